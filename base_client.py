@@ -1,0 +1,143 @@
+"""The platform-neutral contract between a chat platform and the message processor.
+
+The processor only ever sees these types: a `Message` in, a `BaseClient` to talk back through.
+Slack is one implementation (`slack_client`); a console client is another. Keeping Slack payloads
+out of here is what lets the processor be tested and reused without Slack.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file someone shared with a message; downloaded only when the processor needs it."""
+
+    file_id: str
+    name: str
+    mimetype: str
+    size: int
+    url: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message a person sent, already judged worth answering by the platform layer."""
+
+    text: str
+    user_id: str
+    channel_id: str
+    # The conversation's root message id: the thread the answer goes into.
+    thread_id: str
+    # This message's own id (Slack ts); equals thread_id for the first message of a thread.
+    message_id: str
+    event_id: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+
+    @property
+    def conversation_key(self) -> str:
+        return f"{self.channel_id}:{self.thread_id}"
+
+    @property
+    def starts_thread(self) -> bool:
+        return self.thread_id == self.message_id
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    user_id: str
+    display_name: str
+    timezone: str = "UTC"
+
+
+class Role(str, Enum):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+@dataclass(frozen=True)
+class HistoryMessage:
+    """A message of a thread as the platform stores it, used to rebuild a conversation."""
+
+    message_id: str
+    role: Role
+    text: str
+    user_id: str | None = None
+    # False for the bot's own progress/busy/error notices, which are not part of the dialogue.
+    is_dialogue: bool = True
+
+
+@dataclass
+class ReplyOutcome:
+    """What a finished reply left on the platform (for persistence and logs)."""
+
+    message_ids: list[str] = field(default_factory=list)
+
+
+class ReplyStream(ABC):
+    """One answer being written into a conversation: placeholder, progress, text, end.
+
+    Implementations own everything platform-specific: rendering, throttling, splitting,
+    retrying rate limits. Every path must end in `finish` or `fail` so nothing is left spinning.
+    """
+
+    @abstractmethod
+    async def start(self, status: str) -> None:
+        """Show a placeholder at once, with a progress status."""
+
+    @abstractmethod
+    async def progress(self, status: str) -> None:
+        """Refresh the progress status while no text has arrived yet."""
+
+    @abstractmethod
+    async def append(self, delta: str) -> None:
+        """Add model text; the implementation decides when the person sees it."""
+
+    @abstractmethod
+    async def finish(self) -> ReplyOutcome:
+        """Show the complete text; must land even under rate limits."""
+
+    @abstractmethod
+    async def fail(self, notice: str) -> ReplyOutcome:
+        """End the reply with a notice saying what went wrong (keeping any partial text)."""
+
+
+class BaseClient(ABC):
+    """What the processor needs from a chat platform."""
+
+    @abstractmethod
+    def reply_stream(self, channel_id: str, thread_id: str) -> ReplyStream:
+        """A new, not yet started, streamed reply in a conversation."""
+
+    @abstractmethod
+    async def send_message(self, channel_id: str, thread_id: str, text: str) -> str:
+        """Post a short notice into a conversation; returns its message id."""
+
+    @abstractmethod
+    async def update_message(self, channel_id: str, message_id: str, text: str) -> None:
+        """Replace the text of a message the bot posted."""
+
+    @abstractmethod
+    async def delete_message(self, channel_id: str, message_id: str) -> None:
+        """Remove a message the bot posted."""
+
+    @abstractmethod
+    async def get_thread_history(self, channel_id: str, thread_id: str) -> list[HistoryMessage]:
+        """Every message of a conversation, oldest first."""
+
+    @abstractmethod
+    async def get_user_info(self, user_id: str) -> UserInfo:
+        """Display name and timezone of a person."""
+
+    @abstractmethod
+    async def upload_file(
+        self, channel_id: str, thread_id: str, filename: str, content: bytes, title: str = ""
+    ) -> str:
+        """Share a file into a conversation; returns the file id."""
+
+    @abstractmethod
+    async def download_file(self, attachment: Attachment, max_bytes: int) -> bytes:
+        """Fetch a shared file's bytes, refusing anything larger than `max_bytes`."""

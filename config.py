@@ -1,0 +1,163 @@
+"""Configuration: read from the environment once, validated as a whole at start-up.
+
+Pure module: no I/O except what the caller passes in (a mapping of variables), so every rule
+is unit-tested and `main.py` can print every problem at once instead of failing on the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+from urllib.parse import urlparse
+
+SETUP_HINT = "see .env.example and docs/slack-app-setup.md"
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant in a Slack workspace. Several people may take part in one "
+    "thread; each of their messages starts with the speaker's name. Answer the latest message, "
+    "be concise, and use Markdown (headings, lists, code blocks) where it helps."
+)
+
+
+class ConfigError(Exception):
+    """Raised with every problem found, one human-readable line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Config:
+    slack_bot_token: str
+    slack_app_token: str
+    openai_api_key: str
+    slack_api_url: str = "https://slack.com/api/"
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-5.5"
+    openai_timeout_seconds: float = 305.0
+    openai_max_retries: int = 2
+    openai_max_output_tokens: int = 8192
+    # 0 means "look the model up in token_counter's table, else a safe default".
+    openai_context_window: int = 0
+    database_url: str = "sqlite:///data/bot.db"
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    thread_busy_policy: str = "reject"
+    thread_queue_size: int = 3
+    shutdown_grace_seconds: float = 10.0
+    log_level: str = "INFO"
+    stream_update_seconds: float = 1.0
+    progress_update_seconds: float = 5.0
+    thread_idle_seconds: float = 3600.0
+    slack_max_retries: int = 8
+
+    @property
+    def sqlite_path(self) -> str:
+        """The file behind `DATABASE_URL` (`:memory:` allowed, for tests)."""
+        return self.database_url.removeprefix("sqlite:///")
+
+
+@dataclass
+class _Reader:
+    env: Mapping[str, str]
+    problems: list[str] = field(default_factory=list)
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def required(self, name: str, what: str, prefix: str | None = None) -> str:
+        value = self.raw(name)
+        if value is None:
+            self.problems.append(f"{name} is missing: set it to {what} ({SETUP_HINT})")
+            return ""
+        if prefix and not value.startswith(prefix):
+            self.problems.append(f"{name} must start with '{prefix}' ({what}; {SETUP_HINT})")
+        return value
+
+    def text(self, name: str, default: str) -> str:
+        value = self.raw(name)
+        return default if value is None else value.replace("\\n", "\n")
+
+    def number(self, name: str, default: float, low: float, high: float, cast: Callable = float):
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = cast(value)
+        except ValueError:
+            kind = "a whole number" if cast is int else "a number"
+            self.problems.append(f"{name}={value!r} is not {kind} ({SETUP_HINT})")
+            return default
+        if not low <= number <= high:
+            self.problems.append(f"{name}={value} is out of range: use {low:g} to {high:g}")
+            return default
+        return number
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = (self.raw(name) or default).lower()
+        if value not in choices:
+            self.problems.append(f"{name}={value!r} is not one of: {', '.join(choices)}")
+            return default
+        return value
+
+    def url(self, name: str, default: str | None, schemes: tuple[str, ...]) -> str | None:
+        value = self.raw(name)
+        if value is None:
+            return default
+        parsed = urlparse(value)
+        if parsed.scheme not in schemes or not parsed.netloc and parsed.scheme in ("http", "https"):
+            self.problems.append(f"{name}={value!r} is not a valid {'/'.join(schemes)} URL")
+            return default
+        return value
+
+
+    def database_url(self, name: str, default: str) -> str:
+        value = self.raw(name) or default
+        if not value.startswith("sqlite:///") or value == "sqlite:///":
+            self.problems.append(
+                f"{name}={value!r}: only sqlite:///path/to/file.db is supported for now"
+            )
+            return default
+        return value
+
+
+def load_config(env: Mapping[str, str]) -> Config:
+    """Build a `Config` from environment variables or raise `ConfigError` listing every problem."""
+    r = _Reader(env)
+    # Keyword arguments are evaluated in order: problems are listed as .env.example lists them.
+    config = Config(
+        slack_bot_token=r.required("SLACK_BOT_TOKEN", "the app's Bot User OAuth Token", "xoxb-"),
+        slack_app_token=r.required("SLACK_APP_TOKEN", "an app-level token with connections:write", "xapp-"),
+        openai_api_key=r.required("OPENAI_API_KEY", "your OpenAI API key"),
+        slack_api_url=(r.url("SLACK_API_URL", None, ("http", "https")) or Config.slack_api_url).rstrip("/") + "/",
+        # An empty OPENAI_BASE_URL must mean "unset": the SDK would otherwise send requests to ''.
+        openai_base_url=r.url("OPENAI_BASE_URL", None, ("http", "https")),
+        openai_model=r.text("OPENAI_MODEL", Config.openai_model),
+        openai_timeout_seconds=r.number("OPENAI_TIMEOUT_SECONDS", Config.openai_timeout_seconds, 0.1, 3600),
+        openai_max_retries=r.number("OPENAI_MAX_RETRIES", Config.openai_max_retries, 0, 10, int),
+        openai_max_output_tokens=r.number(
+            "OPENAI_MAX_OUTPUT_TOKENS", Config.openai_max_output_tokens, 16, 1_000_000, int
+        ),
+        openai_context_window=r.number("OPENAI_CONTEXT_WINDOW", 0, 0, 100_000_000, int),
+        database_url=r.database_url("DATABASE_URL", Config.database_url),
+        system_prompt=r.text("SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
+        thread_busy_policy=r.choice("THREAD_BUSY_POLICY", Config.thread_busy_policy, ("reject", "queue")),
+        thread_queue_size=r.number("THREAD_QUEUE_SIZE", Config.thread_queue_size, 1, 100, int),
+        shutdown_grace_seconds=r.number("SHUTDOWN_GRACE_SECONDS", Config.shutdown_grace_seconds, 0, 600),
+        log_level=r.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
+        stream_update_seconds=r.number("STREAM_UPDATE_SECONDS", Config.stream_update_seconds, 0.05, 60),
+        progress_update_seconds=r.number(
+            "PROGRESS_UPDATE_SECONDS", Config.progress_update_seconds, 0.05, 600
+        ),
+        thread_idle_seconds=r.number("THREAD_IDLE_SECONDS", Config.thread_idle_seconds, 1, 7 * 86400),
+        slack_max_retries=r.number("SLACK_MAX_RETRIES", Config.slack_max_retries, 0, 100, int),
+    )
+    if config.openai_context_window and config.openai_context_window <= config.openai_max_output_tokens:
+        r.problems.append("OPENAI_CONTEXT_WINDOW must be larger than OPENAI_MAX_OUTPUT_TOKENS")
+    if r.problems:
+        raise ConfigError(r.problems)
+    return config

@@ -1,0 +1,241 @@
+"""All persistence, and the only module that speaks SQL.
+
+One aiosqlite connection (its own thread, so the event loop never waits on disk), WAL journal,
+foreign keys on, and numbered migrations tracked in `PRAGMA user_version`. Multi-statement
+writes run under one asyncio lock so concurrent coroutines never interleave transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import aiosqlite
+
+from base_client import Role, UserInfo
+
+log = logging.getLogger(__name__)
+
+# Append only: a migration that has shipped is never edited, a new one is added.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE threads (
+        id INTEGER PRIMARY KEY,
+        channel_id TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_activity REAL NOT NULL,
+        UNIQUE (channel_id, thread_ts)
+    );
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        thread_id INTEGER NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        text TEXT NOT NULL,
+        slack_ts TEXT,
+        author_id TEXT,
+        author_name TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX messages_by_thread ON messages (thread_id, id);
+    CREATE TABLE users (
+        user_id TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    -- Every message accepted for an answer, before work starts: deduplicates Slack's double
+    -- and repeated deliveries, and is the journal a restart recovers from.
+    CREATE TABLE inbound_messages (
+        channel_id TEXT NOT NULL,
+        message_ts TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        event_id TEXT,
+        text TEXT NOT NULL,
+        status TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (channel_id, message_ts)
+    );
+    CREATE INDEX inbound_by_status ON inbound_messages (status, received_at);
+    """,
+)
+
+
+class DatabaseError(Exception):
+    """The database cannot be used (for example it was written by a newer version)."""
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    role: Role
+    text: str
+    slack_ts: str | None = None
+    author_id: str | None = None
+    author_name: str | None = None
+
+
+class Database:
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._conn: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise DatabaseError("database is not open")
+        return self._conn
+
+    async def open(self) -> None:
+        if self._path != ":memory:":
+            await asyncio.to_thread(Path(self._path).parent.mkdir, parents=True, exist_ok=True)
+        self._conn = await aiosqlite.connect(self._path, isolation_level=None)
+        self._conn.row_factory = aiosqlite.Row
+        await self._conn.execute("PRAGMA journal_mode=WAL")
+        await self._conn.execute("PRAGMA foreign_keys=ON")
+        await self._conn.execute("PRAGMA busy_timeout=5000")
+        await self._migrate()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def schema_version(self) -> int:
+        async with self.conn.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0])
+
+    async def _migrate(self) -> None:
+        current = await self.schema_version()
+        if current > len(MIGRATIONS):
+            raise DatabaseError(
+                f"database {self._path} has schema version {current}, newer than this code "
+                f"({len(MIGRATIONS)}): upgrade the bot or restore a matching backup"
+            )
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            log.info("migrating database %s to schema version %d", self._path, version)
+            await self.conn.executescript(
+                f"BEGIN;\n{MIGRATIONS[version - 1]}\nPRAGMA user_version = {version};\nCOMMIT;"
+            )
+
+    # --- inbound message journal -------------------------------------------------------------
+
+    async def claim_message(
+        self, channel_id: str, message_ts: str, thread_ts: str, user_id: str, text: str,
+        event_id: str | None,
+    ) -> bool:
+        """Record a message as received; False if it was already claimed (a duplicate)."""
+        now = time.time()
+        async with self._write_lock:
+            cursor = await self.conn.execute(
+                "INSERT OR IGNORE INTO inbound_messages (channel_id, message_ts, thread_ts, "
+                "user_id, event_id, text, status, received_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'received', ?, ?)",
+                (channel_id, message_ts, thread_ts, user_id, event_id, text, now, now),
+            )
+            return cursor.rowcount == 1
+
+    async def set_message_status(self, channel_id: str, message_ts: str, status: str) -> None:
+        async with self._write_lock:
+            await self.conn.execute(
+                "UPDATE inbound_messages SET status = ?, updated_at = ? "
+                "WHERE channel_id = ? AND message_ts = ?",
+                (status, time.time(), channel_id, message_ts),
+            )
+
+    async def message_status(self, channel_id: str, message_ts: str) -> str | None:
+        async with self.conn.execute(
+            "SELECT status FROM inbound_messages WHERE channel_id = ? AND message_ts = ?",
+            (channel_id, message_ts),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return row["status"] if row else None
+
+    # --- threads and their messages ----------------------------------------------------------
+
+    async def thread_id(self, channel_id: str, thread_ts: str) -> int | None:
+        async with self.conn.execute(
+            "SELECT id FROM threads WHERE channel_id = ? AND thread_ts = ?", (channel_id, thread_ts)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return row["id"] if row else None
+
+    async def ensure_thread(self, channel_id: str, thread_ts: str) -> int:
+        now = time.time()
+        async with self._write_lock:
+            await self.conn.execute(
+                "INSERT INTO threads (channel_id, thread_ts, created_at, last_activity) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (channel_id, thread_ts) "
+                "DO UPDATE SET last_activity = excluded.last_activity",
+                (channel_id, thread_ts, now, now),
+            )
+        thread_id = await self.thread_id(channel_id, thread_ts)
+        assert thread_id is not None
+        return thread_id
+
+    async def thread_messages(self, thread_id: int) -> list[StoredMessage]:
+        async with self.conn.execute(
+            "SELECT role, text, slack_ts, author_id, author_name FROM messages "
+            "WHERE thread_id = ? ORDER BY id",
+            (thread_id,),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            StoredMessage(Role(r["role"]), r["text"], r["slack_ts"], r["author_id"], r["author_name"])
+            for r in rows
+        ]
+
+    async def add_messages(
+        self, thread_id: int, messages: Iterable[StoredMessage], *, replace: bool = False
+    ) -> None:
+        """Append turns to a thread (or replace all of them, after a rebuild from Slack)."""
+        now = time.time()
+        rows = [
+            (thread_id, m.role.value, m.text, m.slack_ts, m.author_id, m.author_name, now)
+            for m in messages
+        ]
+        async with self._write_lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                if replace:
+                    await self.conn.execute("DELETE FROM messages WHERE thread_id = ?", (thread_id,))
+                await self.conn.executemany(
+                    "INSERT INTO messages (thread_id, role, text, slack_ts, author_id, "
+                    "author_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                await self.conn.execute(
+                    "UPDATE threads SET last_activity = ? WHERE id = ?", (now, thread_id)
+                )
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            await self.conn.execute("COMMIT")
+
+    # --- people ------------------------------------------------------------------------------
+
+    async def get_user(self, user_id: str, max_age_seconds: float) -> UserInfo | None:
+        async with self.conn.execute(
+            "SELECT user_id, display_name, timezone FROM users "
+            "WHERE user_id = ? AND updated_at >= ?",
+            (user_id, time.time() - max_age_seconds),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return UserInfo(row["user_id"], row["display_name"], row["timezone"]) if row else None
+
+    async def save_user(self, user: UserInfo) -> None:
+        async with self._write_lock:
+            await self.conn.execute(
+                "INSERT INTO users (user_id, display_name, timezone, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET "
+                "display_name = excluded.display_name, timezone = excluded.timezone, "
+                "updated_at = excluded.updated_at",
+                (user.user_id, user.display_name, user.timezone, time.time()),
+            )

@@ -1,0 +1,132 @@
+"""Entry point, and the one place that knows every part.
+
+`create_app(config)` wires the parts; tests and other front ends build the bot the same way.
+`python main.py` validates the configuration, runs until SIGTERM/SIGINT, then shuts down
+gracefully: no new events, answers in flight get `SHUTDOWN_GRACE_SECONDS`, the rest are told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+import aiohttp
+from dotenv import load_dotenv
+
+from config import Config, ConfigError, load_config
+from database import Database, DatabaseError
+from message_processor import MessageProcessor
+from openai_client import OpenAIClient
+from slack_client import SlackBot, SlackStartError
+from thread_manager import ThreadManager
+
+log = logging.getLogger("assistant")
+
+MAINTENANCE_SECONDS = 30.0
+
+
+class AssistantApp:
+    """The running bot: database, model client, processor and Slack, started and stopped in order."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.db = Database(config.sqlite_path)
+        self.threads = ThreadManager(idle_seconds=config.thread_idle_seconds)
+        self.ai = OpenAIClient(
+            api_key=config.openai_api_key,
+            base_url=config.openai_base_url,
+            timeout=config.openai_timeout_seconds,
+            max_retries=config.openai_max_retries,
+        )
+        self.slack = SlackBot(config, deliver=self._deliver, is_active_thread=self._is_active_thread)
+        self.processor = MessageProcessor(config, self.slack, self.ai, self.db, self.threads)
+        self._background: list[asyncio.Task[None]] = []
+        self._accepting = False
+
+    def _deliver(self, message) -> None:
+        if not self._accepting:
+            log.warning("shutting down: not starting an answer for %s", message.conversation_key)
+            return
+        self.processor.submit(message)
+
+    async def _is_active_thread(self, channel_id: str, thread_ts: str) -> bool:
+        return await self.db.thread_id(channel_id, thread_ts) is not None
+
+    async def start(self) -> None:
+        await self.db.open()
+        self._accepting = True
+        await self.slack.start()
+        self._background.append(
+            asyncio.create_task(
+                self.threads.maintain(MAINTENANCE_SECONDS, self.config.openai_timeout_seconds + 30),
+                name="thread-maintenance",
+            )
+        )
+
+    async def stop(self) -> None:
+        log.info("shutting down")
+        self._accepting = False
+        await self.slack.stop_receiving()
+        await self.processor.shutdown(self.config.shutdown_grace_seconds)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
+        await self.slack.close()
+        await self.ai.close()
+        await self.db.close()
+        log.info("stopped")
+
+
+def create_app(config: Config) -> AssistantApp:
+    return AssistantApp(config)
+
+
+async def run(config: Config) -> int:
+    app = create_app(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await app.start()
+    except (SlackStartError, DatabaseError) as exc:
+        log.error("%s", exc)
+        await app.stop()
+        return 1
+    except (aiohttp.ClientError, OSError) as exc:
+        log.error("cannot reach Slack at %s: %s", config.slack_api_url, exc)
+        await app.stop()
+        return 1
+    log.info("ready")
+    await stop.wait()
+    await app.stop()
+    return 0
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main() -> int:
+    load_dotenv()
+    try:
+        config = load_config(os.environ)
+    except ConfigError as exc:
+        print("Configuration problems:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    setup_logging(config.log_level)
+    return asyncio.run(run(config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""`MessageProcessor`: every accepted message ends in an answer or a reply saying why not."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from base_client import BaseClient, Message, ReplyStream
+from config import Config
+from database import Database
+from message_processor.handlers.text import TextHandlerMixin
+from message_processor.utilities import (
+    BUSY_NOTICE,
+    QUEUE_FULL_NOTICE,
+    QUEUED_STATUS,
+    SHUTDOWN_NOTICE,
+    UNEXPECTED_NOTICE,
+    error_notice,
+)
+from openai_client import ModelError, OpenAIClient
+from thread_manager import ThreadManager, ThreadState
+
+log = logging.getLogger(__name__)
+
+# How long a cancelled answer may take to tell its person, during shutdown.
+FAREWELL_SECONDS = 5.0
+
+
+class MessageProcessor(TextHandlerMixin):
+    def __init__(
+        self,
+        config: Config,
+        client: BaseClient,
+        ai: OpenAIClient,
+        db: Database,
+        threads: ThreadManager,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.ai = ai
+        self.db = db
+        self.threads = threads
+        self._users = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    def submit(self, message: Message) -> asyncio.Task[None]:
+        """Start answering in the background; the task is tracked until it ends (for shutdown)."""
+        task = asyncio.create_task(
+            self.process_message(message), name=f"answer:{message.conversation_key}:{message.message_id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._settled)
+        return task
+
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed before it could answer", task.get_name(), exc_info=task.exception())
+
+    async def process_message(self, message: Message) -> None:
+        key = message.conversation_key
+        claimed = await self.db.claim_message(
+            message.channel_id, message.message_id, message.thread_id, message.user_id,
+            message.text, message.event_id,
+        )
+        if not claimed:
+            log.info("%s: message %s already handled, skipping duplicate", key, message.message_id)
+            return
+
+        reply: ReplyStream | None = None
+        state = await self.threads.try_acquire(key)
+        if state is None:
+            reply = await self._wait_in_line(message)
+            if reply is None:
+                return
+            try:
+                state = await self.threads.acquire_queued(key)
+            except asyncio.CancelledError:
+                await self._tell(reply, SHUTDOWN_NOTICE)
+                await asyncio.shield(self.db.set_message_status(message.channel_id, message.message_id, "interrupted"))
+                raise
+        try:
+            await self._answer(message, state, reply)
+        finally:
+            self.threads.release(state)
+
+    async def _wait_in_line(self, message: Message) -> ReplyStream | None:
+        """Busy thread: queue (with a visible status) or say so; None means not answered."""
+        key = message.conversation_key
+        waiting = self.threads.waiting(key)
+        if self.config.thread_busy_policy == "queue" and waiting < self.config.thread_queue_size:
+            reply = self.client.reply_stream(message.channel_id, message.thread_id)
+            await reply.start(QUEUED_STATUS)
+            log.info("%s: busy, message %s queued (%d ahead)", key, message.message_id, waiting + 1)
+            return reply
+        notice = BUSY_NOTICE if self.config.thread_busy_policy == "reject" else QUEUE_FULL_NOTICE.format(waiting=waiting)
+        await self.client.send_message(message.channel_id, message.thread_id, notice)
+        await self.db.set_message_status(message.channel_id, message.message_id, "rejected")
+        log.info("%s: busy, message %s turned away", key, message.message_id)
+        return None
+
+    async def _answer(self, message: Message, state: ThreadState, reply: ReplyStream | None) -> None:
+        key = message.conversation_key
+        started = time.monotonic()
+        status = "failed"
+        fresh = reply is None
+        reply = reply or self.client.reply_stream(message.channel_id, message.thread_id)
+        try:
+            if fresh:
+                await reply.start("Thinking…")
+            await self.db.set_message_status(message.channel_id, message.message_id, "answering")
+            await self.answer_text(message, state, reply)
+            status = "answered"
+        except asyncio.CancelledError:
+            status = "interrupted"
+            log.warning("%s: answer interrupted by shutdown", key)
+            await self._tell(reply, SHUTDOWN_NOTICE)
+            raise
+        except (TimeoutError, ModelError) as exc:
+            log.warning(
+                "%s: model call failed after %.1f s (timeout setting %g s): %s",
+                key, time.monotonic() - started, self.config.openai_timeout_seconds, exc,
+            )
+            await self._tell(reply, error_notice(exc, self.config.openai_timeout_seconds))
+        except Exception:
+            log.exception("%s: unexpected error while answering", key)
+            await self._tell(reply, UNEXPECTED_NOTICE)
+        finally:
+            await asyncio.shield(self.db.set_message_status(message.channel_id, message.message_id, status))
+            log.info("%s: %s in %.2f s", key, status, time.monotonic() - started)
+
+    async def _tell(self, reply: ReplyStream, notice: str) -> None:
+        """End a reply with a notice; if even that fails (Slack down), the log is all we have."""
+        try:
+            await asyncio.wait_for(reply.fail(notice), FAREWELL_SECONDS)
+        except Exception:
+            log.exception("could not post the notice %r", notice[:60])
+
+    async def wait_idle(self) -> None:
+        """Until every accepted message is settled (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def shutdown(self, grace_seconds: float) -> None:
+        """Let answers in flight finish for up to `grace_seconds`, then interrupt the rest."""
+        if not self._tasks:
+            return
+        log.info("waiting up to %g s for %d answers in flight", grace_seconds, len(self._tasks))
+        _, pending = await asyncio.wait(list(self._tasks), timeout=grace_seconds)
+        if pending:
+            log.warning("interrupting %d answers that did not finish in time", len(pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)

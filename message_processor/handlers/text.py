@@ -1,0 +1,102 @@
+"""Text answers: build the request from the conversation, stream the model's answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from base_client import Message, ReplyStream, Role
+from database import StoredMessage
+from message_processor.progress import ProgressIndicator
+from message_processor.thread_management import ThreadContextMixin
+from message_processor.utilities import build_instructions, incomplete_note, speaker_turn
+from openai_client import Completed, ModelError, ModelRequest, TextDelta, ToolActivity
+from openai_client.events import ErrorKind
+from thread_manager import ThreadState
+from token_counter import input_budget, trim_turns
+
+if TYPE_CHECKING:
+    from config import Config
+    from openai_client import OpenAIClient
+
+log = logging.getLogger(__name__)
+
+# Above this many characters, counting tokens moves off the event loop.
+COUNT_OFF_LOOP_CHARS = 20_000
+
+
+class TextHandlerMixin(ThreadContextMixin):
+    config: Config
+    ai: OpenAIClient
+
+    async def answer_text(self, message: Message, state: ThreadState, reply: ReplyStream) -> None:
+        user = await self.user_info(message.user_id)
+        history = await self.load_turns(message, state)
+        turn = StoredMessage(Role.USER, message.text, message.message_id, message.user_id, user.display_name)
+        # Stored before the model call, so a failed answer still leaves the question in context.
+        await self.save_turns(message, state, [turn])
+        request = await self._build_request(history, user.timezone)
+
+        progress = ProgressIndicator(reply, self.config.progress_update_seconds)
+        progress.start(message.conversation_key)
+        try:
+            text, completed = await asyncio.wait_for(
+                self._stream_answer(request, reply, progress), self.config.openai_timeout_seconds
+            )
+        finally:
+            await progress.stop()
+
+        if not text.strip():
+            raise ModelError(ErrorKind.FAILED, "the model returned an empty answer")
+        if completed.incomplete_reason:
+            await reply.append("\n\n" + incomplete_note(completed.incomplete_reason))
+        outcome = await reply.finish()
+        first_ts = outcome.message_ids[0] if outcome.message_ids else None
+        await self.save_turns(message, state, [StoredMessage(Role.ASSISTANT, text, first_ts)])
+        log.info(
+            "%s answered: %d chars in %d message(s), tokens in/out %d/%d",
+            message.conversation_key, len(text), len(outcome.message_ids),
+            completed.input_tokens, completed.output_tokens,
+        )
+
+    async def _build_request(self, turns: list[StoredMessage], tz_name: str) -> ModelRequest:
+        config = self.config
+        texts = [
+            speaker_turn(t.author_name or "Someone", t.text) if t.role is Role.USER else t.text
+            for t in turns
+        ]
+        budget = input_budget(
+            config.openai_model, config.openai_max_output_tokens, config.openai_context_window
+        )
+        instructions = build_instructions(config.system_prompt, tz_name, trimmed=False)
+        if sum(map(len, texts)) > COUNT_OFF_LOOP_CHARS:
+            trimmed = await asyncio.to_thread(trim_turns, instructions, texts, budget)
+        else:
+            trimmed = trim_turns(instructions, texts, budget)
+        if trimmed.dropped:
+            log.info("trimmed %d oldest turns to fit %d tokens", trimmed.dropped, budget)
+            instructions = build_instructions(config.system_prompt, tz_name, trimmed=True)
+        kept = range(trimmed.kept_from, len(turns))
+        return ModelRequest(
+            model=config.openai_model,
+            instructions=instructions,
+            turns=[{"role": turns[i].role.value, "content": texts[i]} for i in kept],
+            max_output_tokens=config.openai_max_output_tokens,
+        )
+
+    async def _stream_answer(
+        self, request: ModelRequest, reply: ReplyStream, progress: ProgressIndicator
+    ) -> tuple[str, Completed]:
+        parts: list[str] = []
+        async for event in self.ai.stream(request):
+            if isinstance(event, TextDelta):
+                if not parts:
+                    await progress.stop()
+                parts.append(event.text)
+                await reply.append(event.text)
+            elif isinstance(event, ToolActivity):
+                await progress.tool(event.tool)
+            elif isinstance(event, Completed):
+                return "".join(parts), event
+        raise ModelError(ErrorKind.CONNECTION, "the answer stream ended early")

@@ -1,0 +1,76 @@
+"""Conversation context: cached turns, rebuilt from the platform's history when not cached."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from base_client import BaseClient, Message, Role, UserInfo
+from database import Database, StoredMessage
+from thread_manager import ThreadState
+
+log = logging.getLogger(__name__)
+
+USER_CACHE_SECONDS = 24 * 3600
+
+
+class ThreadContextMixin:
+    client: BaseClient
+    db: Database
+    _users: dict[str, tuple[UserInfo, float]]
+
+    async def user_info(self, user_id: str) -> UserInfo:
+        """Name and timezone, from memory, then the database, then the platform (cached a day)."""
+        cached = self._users.get(user_id)
+        if cached and time.monotonic() - cached[1] < USER_CACHE_SECONDS:
+            return cached[0]
+        user = await self.db.get_user(user_id, USER_CACHE_SECONDS)
+        if user is None:
+            try:
+                user = await self.client.get_user_info(user_id)
+            except Exception:  # a missing name must not cost the person their answer
+                log.warning("could not look up user %s; using the id as name", user_id, exc_info=True)
+                return UserInfo(user_id, user_id, "UTC")
+            await self.db.save_user(user)
+        self._users[user_id] = (user, time.monotonic())
+        return user
+
+    async def load_turns(self, message: Message, state: ThreadState) -> list[StoredMessage]:
+        """The conversation before `message`: memory, else database, else the platform."""
+        if state.turns is not None:
+            return state.turns
+        thread_id = await self.db.ensure_thread(message.channel_id, message.thread_id)
+        turns = await self.db.thread_messages(thread_id)
+        if not turns and not message.starts_thread:
+            turns = await self._rebuild(message, thread_id)
+        state.turns = turns
+        return turns
+
+    async def _rebuild(self, message: Message, thread_id: int) -> list[StoredMessage]:
+        history = await self.client.get_thread_history(message.channel_id, message.thread_id)
+        turns: list[StoredMessage] = []
+        for item in history:
+            if item.message_id == message.message_id:
+                break
+            if not item.is_dialogue or not item.text.strip():
+                continue
+            if item.role is Role.ASSISTANT and turns and turns[-1].role is Role.ASSISTANT:
+                # One answer split over several messages is one turn.
+                last = turns.pop()
+                turns.append(StoredMessage(Role.ASSISTANT, f"{last.text}\n{item.text}", last.slack_ts))
+                continue
+            name = None
+            if item.role is Role.USER and item.user_id:
+                name = (await self.user_info(item.user_id)).display_name
+            turns.append(StoredMessage(item.role, item.text, item.message_id, item.user_id, name))
+        await self.db.add_messages(thread_id, turns, replace=True)
+        log.info("rebuilt %s:%s from history: %d turns", message.channel_id, message.thread_id, len(turns))
+        return turns
+
+    async def save_turns(
+        self, message: Message, state: ThreadState, turns: list[StoredMessage]
+    ) -> None:
+        thread_id = await self.db.ensure_thread(message.channel_id, message.thread_id)
+        await self.db.add_messages(thread_id, turns)
+        if state.turns is not None:
+            state.turns.extend(turns)

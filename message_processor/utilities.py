@@ -1,0 +1,130 @@
+"""Pure helpers of the processor: what people read, and what the model is told."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from openai_client.events import ErrorKind, ModelError
+
+BUSY_NOTICE = (
+    ":hourglass: I'm still answering the previous message in this thread. "
+    "Send this one again when that answer is done, or start a new thread to ask in parallel."
+)
+QUEUE_FULL_NOTICE = (
+    ":hourglass: This thread already has {waiting} messages waiting for an answer. "
+    "Send this one again once they are answered, or start a new thread."
+)
+QUEUED_STATUS = "Queued: I'll answer this right after the current answer in this thread."
+SHUTDOWN_NOTICE = (
+    ":warning: I was restarted before I could finish this answer. "
+    "Please send your message again in a minute."
+)
+UNEXPECTED_NOTICE = (
+    ":warning: Something went wrong on my side while answering. Please try again; "
+    "if it keeps happening, tell the person who runs this bot (the details are in its log)."
+)
+TRIMMED_NOTE = (
+    "Earlier messages of this conversation were left out to fit your context window. "
+    "If the person refers to something you cannot see, say so and ask them to repeat it."
+)
+
+_PROGRESS = (
+    (0, "Thinking…"),
+    (10, "Still thinking…"),
+    (30, "Working on a longer answer…"),
+    (90, "This one is taking a while, still on it…"),
+)
+
+
+def progress_status(elapsed_seconds: float) -> str:
+    """The progress line for a model call that has run this long (shown until text arrives)."""
+    label = next(text for start, text in reversed(_PROGRESS) if elapsed_seconds >= start)
+    return label if elapsed_seconds < 1 else f"{label} ({int(elapsed_seconds)} s)"
+
+
+def tool_status(tool: str) -> str:
+    return {
+        "web_search": "Searching the web…",
+        "file_search": "Searching files…",
+        "code_interpreter": "Running code…",
+        "image_generation": "Drawing…",
+    }.get(tool, "Working…")
+
+
+def error_notice(error: BaseException, timeout_seconds: float) -> str:
+    """One short reply saying what happened and what to do; details stay in the log."""
+    if isinstance(error, TimeoutError):
+        return (
+            f":warning: OpenAI didn't finish answering within {timeout_seconds:g} seconds, so I "
+            "stopped waiting. Please try again; a shorter or simpler question often helps."
+        )
+    if not isinstance(error, ModelError):
+        return UNEXPECTED_NOTICE
+    return {
+        ErrorKind.TIMEOUT: (
+            ":warning: OpenAI stopped responding before the answer was complete. "
+            "Please try again in a moment."
+        ),
+        ErrorKind.RATE_LIMIT: (
+            ":warning: OpenAI is rate-limiting requests right now. "
+            "Please wait a minute and send your message again."
+        ),
+        ErrorKind.CONNECTION: (
+            ":warning: I couldn't reach OpenAI (a network problem). "
+            "Please try again in a moment."
+        ),
+        ErrorKind.AUTH: (
+            ":warning: OpenAI refused my credentials or quota. Please tell the person who runs "
+            "this bot to check the OpenAI API key and billing."
+        ),
+        ErrorKind.CONTEXT_LENGTH: (
+            ":warning: This conversation is too long for the model. "
+            "Please start a new thread and summarise what matters."
+        ),
+        ErrorKind.BAD_REQUEST: (
+            ":warning: OpenAI rejected the request (it may not support this model or input). "
+            "Please tell the person who runs this bot; the details are in its log."
+        ),
+        ErrorKind.FAILED: (
+            ":warning: The model ended without giving an answer. "
+            "Please try again, or rephrase your message."
+        ),
+        ErrorKind.SERVER: (
+            ":warning: OpenAI had an internal error while answering. "
+            "Please try again in a moment."
+        ),
+    }.get(error.kind, UNEXPECTED_NOTICE)
+
+
+def incomplete_note(reason: str) -> str:
+    if reason == "max_output_tokens":
+        return "_(The answer was cut off at the maximum length. Ask me to continue.)_"
+    return f"_(The answer stopped early: {reason}.)_"
+
+
+def local_now(tz_name: str, now: datetime | None = None) -> datetime:
+    try:
+        zone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return (now or datetime.now(timezone.utc)).astimezone(zone)
+
+
+def build_instructions(
+    template: str, tz_name: str, trimmed: bool, now: datetime | None = None
+) -> str:
+    """The system prompt for one turn: the configured prompt, today's date for this person."""
+    local = local_now(tz_name, now)
+    parts = [
+        template.strip(),
+        f"Today is {local:%A, %d %B %Y}; the person's local time is {local:%H:%M} ({local.tzname()}, {tz_name}).",
+    ]
+    if trimmed:
+        parts.append(TRIMMED_NOTE)
+    return "\n\n".join(parts)
+
+
+def speaker_turn(name: str, text: str) -> str:
+    """A person's turn as the model sees it: attributed, since threads can have many people."""
+    return f"{name}: {text}"

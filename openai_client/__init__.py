@@ -1,0 +1,21 @@
+"""OpenAI access for the processor: plain request in, plain stream events out."""
+
+from openai_client.client import OpenAIClient
+from openai_client.events import (
+    Completed,
+    ModelError,
+    ModelRequest,
+    StreamEvent,
+    TextDelta,
+    ToolActivity,
+)
+
+__all__ = [
+    "Completed",
+    "ModelError",
+    "ModelRequest",
+    "OpenAIClient",
+    "StreamEvent",
+    "TextDelta",
+    "ToolActivity",
+]

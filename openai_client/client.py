@@ -1,0 +1,121 @@
+"""`AsyncOpenAI` behind one streaming method, with SDK errors turned into `ModelError`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, AsyncIterator
+
+import openai
+from openai import AsyncOpenAI
+
+from openai_client.events import (
+    Completed,
+    ErrorKind,
+    ModelError,
+    ModelRequest,
+    StreamEvent,
+    TextDelta,
+    ToolActivity,
+)
+
+log = logging.getLogger(__name__)
+
+_TOOL_EVENTS = {
+    "response.web_search_call.in_progress": "web_search",
+    "response.web_search_call.searching": "web_search",
+    "response.file_search_call.in_progress": "file_search",
+    "response.code_interpreter_call.in_progress": "code_interpreter",
+    "response.image_generation_call.in_progress": "image_generation",
+}
+
+
+def classify(exc: openai.OpenAIError) -> ModelError:
+    """Map an SDK exception to what it means for the person waiting."""
+    status = getattr(exc, "status_code", None)
+    detail = getattr(exc, "message", None) or str(exc)
+    # APITimeoutError subclasses APIConnectionError: test it first.
+    if isinstance(exc, openai.APITimeoutError):
+        kind = ErrorKind.TIMEOUT
+    elif isinstance(exc, openai.APIConnectionError):
+        kind = ErrorKind.CONNECTION
+    elif isinstance(exc, openai.RateLimitError):
+        code = getattr(exc, "code", None)
+        kind = ErrorKind.AUTH if code == "insufficient_quota" else ErrorKind.RATE_LIMIT
+    elif isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        kind = ErrorKind.AUTH
+    elif isinstance(exc, openai.BadRequestError):
+        code = getattr(exc, "code", None) or ""
+        is_length = "context_length" in code or "context length" in detail.lower()
+        kind = ErrorKind.CONTEXT_LENGTH if is_length else ErrorKind.BAD_REQUEST
+    elif isinstance(exc, openai.NotFoundError):
+        kind = ErrorKind.BAD_REQUEST
+    elif isinstance(exc, openai.APIStatusError) and (status or 0) >= 500:
+        kind = ErrorKind.SERVER
+    else:
+        kind = ErrorKind.FAILED
+    return ModelError(kind, detail, status)
+
+
+class OpenAIClient:
+    """Streams answers from the Responses API."""
+
+    def __init__(
+        self, api_key: str, base_url: str | None, timeout: float, max_retries: int
+    ) -> None:
+        # The SDK timeout is a backstop for a stalled socket; asyncio.wait_for in the processor
+        # is what bounds a whole answer.
+        self._client = AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "instructions": request.instructions,
+            "input": request.turns,
+            "max_output_tokens": request.max_output_tokens,
+            "store": False,
+            "stream": True,
+            **request.extra,
+        }
+        try:
+            stream = await self._client.responses.create(**params)
+            async with stream:
+                async for event in stream:
+                    converted = self._convert(event)
+                    if converted is not None:
+                        yield converted
+                    if isinstance(converted, Completed):
+                        return
+        except openai.OpenAIError as exc:
+            raise classify(exc) from exc
+        raise ModelError(ErrorKind.CONNECTION, "the answer stream ended before it was complete")
+
+    @staticmethod
+    def _convert(event: Any) -> StreamEvent | None:
+        kind = event.type
+        if kind == "response.output_text.delta":
+            return TextDelta(event.delta)
+        if kind in _TOOL_EVENTS:
+            return ToolActivity(_TOOL_EVENTS[kind])
+        if kind in ("response.completed", "response.incomplete"):
+            usage = getattr(event.response, "usage", None)
+            details = getattr(event.response, "incomplete_details", None)
+            return Completed(
+                input_tokens=getattr(usage, "input_tokens", 0) or 0,
+                output_tokens=getattr(usage, "output_tokens", 0) or 0,
+                incomplete_reason=getattr(details, "reason", None) if kind.endswith("incomplete") else None,
+            )
+        if kind == "response.failed":
+            error = getattr(event.response, "error", None)
+            code = getattr(error, "code", "") or ""
+            message = getattr(error, "message", None) or "the model reported a failure"
+            kind_ = ErrorKind.RATE_LIMIT if "rate_limit" in code else ErrorKind.SERVER
+            raise ModelError(kind_, f"{code}: {message}" if code else message)
+        if kind == "error":
+            message = getattr(event, "message", None) or "stream error"
+            raise ModelError(ErrorKind.SERVER, message)
+        return None

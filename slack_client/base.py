@@ -1,0 +1,94 @@
+"""`SlackBot`: the Slack implementation of `BaseClient`, an `AsyncApp` over Socket Mode."""
+
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable
+from urllib.parse import urlparse
+
+import aiohttp
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from base_client import BaseClient, Message
+from config import SETUP_HINT, Config
+from slack_client.event_handlers.message_events import MessageEventsMixin
+from slack_client.event_handlers.registration import RegistrationMixin
+from slack_client.messaging import MessagingMixin
+from slack_client.utilities import UtilitiesMixin
+
+log = logging.getLogger(__name__)
+
+
+class SlackStartError(Exception):
+    """Slack refused to let the bot start; the message says what to fix."""
+
+
+class SlackBot(RegistrationMixin, MessageEventsMixin, MessagingMixin, UtilitiesMixin, BaseClient):
+    def __init__(
+        self,
+        config: Config,
+        deliver: Callable[[Message], object],
+        is_active_thread: Callable[[str, str], Awaitable[bool]],
+    ) -> None:
+        self.config = config
+        self.deliver = deliver
+        self.is_active_thread = is_active_thread
+        self.api_host = urlparse(config.slack_api_url).hostname or ""
+        self.bot_user_id = ""
+        self.bot_id = ""
+        self.team_id = ""
+        self._session: aiohttp.ClientSession | None = None
+        self._handler: AsyncSocketModeHandler | None = None
+        self.web = AsyncWebClient(
+            token=config.slack_bot_token,
+            base_url=config.slack_api_url,
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(max_retry_count=3),
+                # Honours Retry-After: a rate-limited update is delayed, never dropped.
+                AsyncRateLimitErrorRetryHandler(max_retry_count=config.slack_max_retries),
+            ],
+        )
+        self.app: AsyncApp
+
+    async def start(self) -> None:
+        """Check the bot token, then open the Socket Mode connection."""
+        # One pooled HTTP session for every Web API call (bolt's per-request clients share it).
+        self._session = aiohttp.ClientSession()
+        self.web.session = self._session
+        try:
+            auth = await self.web.auth_test()
+        except SlackApiError as exc:
+            raise SlackStartError(
+                f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')}): {SETUP_HINT}"
+            ) from exc
+        self.bot_user_id, self.bot_id, self.team_id = auth["user_id"], auth["bot_id"], auth["team_id"]
+        self.app = AsyncApp(client=self.web)
+        self.register_listeners()
+        self._handler = AsyncSocketModeHandler(self.app, self.config.slack_app_token)
+        try:
+            await self._handler.connect_async()
+        except SlackApiError as exc:
+            raise SlackStartError(
+                f"Slack refused the Socket Mode connection ({exc.response.get('error')}): check "
+                f"SLACK_APP_TOKEN and that Socket Mode is enabled ({SETUP_HINT})"
+            ) from exc
+        log.info("connected to Slack as %s (%s) in %s", self.bot_user_id, self.bot_id, self.team_id)
+
+    async def stop_receiving(self) -> None:
+        """Close the socket: Slack sends no more events to this process."""
+        if self._handler is not None:
+            await self._handler.close_async()
+            self._handler = None
+
+    async def close(self) -> None:
+        await self.stop_receiving()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,192 @@
+"""Posting into Slack: notices, and `SlackReply`, a streamed answer edited in place.
+
+A reply is one or more bot messages in a thread. One flusher task per reply turns the text so
+far into mrkdwn, splits it at Slack's size limit and edits the messages, at most once per
+`update_seconds`: Slack allows about one `chat.update` per second per message. Rate limits
+(429) are retried by the web client's retry handler after `Retry-After`, so text is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from base_client import ReplyOutcome, ReplyStream
+from slack_client.formatting.text import MAX_MESSAGE_CHARS, escape, markdown_to_mrkdwn, split_message
+
+log = logging.getLogger(__name__)
+
+# Message metadata marks what the bot posted, so a history rebuild can tell answers from notices.
+METADATA_EVENT = "assistant_reply"
+PROGRESS_EMOJI = ":hourglass_flowing_sand:"
+TYPING_SUFFIX = " ▍"
+
+
+def reply_metadata(kind: str) -> dict[str, Any]:
+    return {"event_type": METADATA_EVENT, "event_payload": {"kind": kind}}
+
+
+class SlackReply(ReplyStream):
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str,
+        update_seconds: float,
+        limit: int = MAX_MESSAGE_CHARS,
+    ) -> None:
+        self._client = client
+        self._channel = channel
+        self._thread_ts = thread_ts
+        self._interval = update_seconds
+        self._limit = limit
+        self._markdown = ""
+        self._status = ""
+        self._ts: list[str] = []
+        self._shown: list[str] = []
+        self._dirty = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._last_flush = 0.0
+        # Held around every Slack call, so stopping the flusher never cuts a post in half
+        # (a cancelled chat.postMessage may still land, as a message we would not know about).
+        self._io = asyncio.Lock()
+
+    # --- ReplyStream -------------------------------------------------------------------------
+
+    async def start(self, status: str) -> None:
+        self._status = status
+        async with self._io:
+            await self._show([self._status_line()], kind="progress")
+        self._flusher = asyncio.create_task(
+            self._flush_loop(), name=f"reply-flush:{self._channel}:{self._thread_ts}"
+        )
+
+    async def progress(self, status: str) -> None:
+        if not self._markdown:
+            self._status = status
+            self._dirty.set()
+
+    async def append(self, delta: str) -> None:
+        self._markdown += delta
+        self._dirty.set()
+
+    async def finish(self) -> ReplyOutcome:
+        await self._stop_flusher()
+        async with self._io:
+            await self._show(self._render(final=True), kind="answer")
+        return ReplyOutcome(list(self._ts))
+
+    async def fail(self, notice: str) -> ReplyOutcome:
+        await self._stop_flusher()
+        chunks = self._render(final=True) if self._markdown.strip() else []
+        # The notice is ours, not the model's: Slack text as is, not converted Markdown.
+        if chunks and len(chunks[-1]) + len(notice) + 2 <= self._limit:
+            chunks[-1] = f"{chunks[-1]}\n\n{notice}"
+        else:
+            chunks.append(notice)
+        async with self._io:
+            await self._show(chunks, kind="notice")
+        return ReplyOutcome(list(self._ts))
+
+    # --- rendering ---------------------------------------------------------------------------
+
+    def _status_line(self) -> str:
+        return f"{PROGRESS_EMOJI} {escape(self._status)}"
+
+    def _render(self, final: bool) -> list[str]:
+        if not self._markdown.strip():
+            return [self._status_line()]
+        text = markdown_to_mrkdwn(self._markdown)
+        return split_message(text if final else text + TYPING_SUFFIX, self._limit)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            wait = self._last_flush + self._interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._dirty.clear()
+            try:
+                async with self._io:
+                    await self._show(self._render(final=False), kind="progress")
+            except SlackApiError as exc:
+                # An intermediate frame; the final render retries and carries the full text.
+                log.warning("streaming update to %s failed: %s", self._channel, exc.response.get("error"))
+
+    async def _stop_flusher(self) -> None:
+        task, self._flusher = self._flusher, None
+        if task is not None:
+            async with self._io:
+                task.cancel()
+            for result in await asyncio.gather(task, return_exceptions=True):
+                if isinstance(result, Exception):
+                    log.error("reply flusher failed", exc_info=result)
+
+    async def _show(self, chunks: list[str], kind: str) -> None:
+        """Make the reply's messages show `chunks`: edit what changed, post what is new."""
+        self._last_flush = time.monotonic()
+        metadata = reply_metadata(kind)
+        for index, chunk in enumerate(chunks):
+            if index < len(self._ts):
+                if self._shown[index] != chunk:
+                    await self._update(index, chunk, metadata)
+            else:
+                response = await self._client.chat_postMessage(
+                    channel=self._channel, thread_ts=self._thread_ts, text=chunk, metadata=metadata
+                )
+                self._ts.append(response["ts"])
+                self._shown.append(chunk)
+        # Fewer chunks than messages only happens when text shrank (e.g. a fence closed).
+        while len(self._ts) > max(len(chunks), 1):
+            ts = self._ts.pop()
+            self._shown.pop()
+            await self._client.chat_delete(channel=self._channel, ts=ts)
+
+    async def _update(self, index: int, chunk: str, metadata: dict[str, Any]) -> None:
+        try:
+            await self._client.chat_update(
+                channel=self._channel, ts=self._ts[index], text=chunk, metadata=metadata
+            )
+        except SlackApiError as exc:
+            if exc.response.get("error") != "message_not_found":
+                raise
+            # Someone deleted our message mid-answer: post the text anew rather than lose it.
+            response = await self._client.chat_postMessage(
+                channel=self._channel, thread_ts=self._thread_ts, text=chunk, metadata=metadata
+            )
+            self._ts[index] = response["ts"]
+        self._shown[index] = chunk
+
+
+class MessagingMixin:
+    web: AsyncWebClient
+    config: Any
+
+    def reply_stream(self, channel_id: str, thread_id: str) -> SlackReply:
+        return SlackReply(self.web, channel_id, thread_id, self.config.stream_update_seconds)
+
+    async def send_message(self, channel_id: str, thread_id: str, text: str) -> str:
+        response = await self.web.chat_postMessage(
+            channel=channel_id, thread_ts=thread_id, text=text, metadata=reply_metadata("notice")
+        )
+        return response["ts"]
+
+    async def update_message(self, channel_id: str, message_id: str, text: str) -> None:
+        await self.web.chat_update(channel=channel_id, ts=message_id, text=text)
+
+    async def delete_message(self, channel_id: str, message_id: str) -> None:
+        await self.web.chat_delete(channel=channel_id, ts=message_id)
+
+    async def upload_file(
+        self, channel_id: str, thread_id: str, filename: str, content: bytes, title: str = ""
+    ) -> str:
+        response = await self.web.files_upload_v2(
+            channel=channel_id, thread_ts=thread_id, filename=filename, content=content,
+            title=title or filename,
+        )
+        return response["files"][0]["id"]

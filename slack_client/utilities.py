@@ -1,0 +1,101 @@
+"""Reading from Slack: people, thread history, shared files."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlparse
+
+import aiohttp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from base_client import Attachment, HistoryMessage, Role, UserInfo
+from slack_client.messaging import METADATA_EVENT
+
+HISTORY_PAGE_SIZE = 200
+
+
+class FileTooLarge(Exception):
+    pass
+
+
+def strip_mention(text: str, bot_user_id: str) -> str:
+    """Remove the bot's own @mention (it addresses the bot; it is not part of the question)."""
+    return re.sub(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", "", text).strip()
+
+
+def history_message(item: dict[str, Any], bot_user_id: str, bot_id: str) -> HistoryMessage | None:
+    """One `conversations.replies` message as a turn; None for what is not a conversation turn."""
+    if item.get("subtype") not in (None, "file_share", "thread_broadcast", "bot_message"):
+        return None
+    text = item.get("text") or ""
+    from_us = item.get("bot_id") == bot_id or item.get("user") == bot_user_id
+    if from_us:
+        metadata = item.get("metadata") or {}
+        kind = (metadata.get("event_payload") or {}).get("kind")
+        is_ours = metadata.get("event_type") == METADATA_EVENT
+        return HistoryMessage(item["ts"], Role.ASSISTANT, text, bot_user_id, not is_ours or kind == "answer")
+    if item.get("bot_id"):
+        name = item.get("username") or (item.get("bot_profile") or {}).get("name") or "another bot"
+        return HistoryMessage(item["ts"], Role.USER, f"[{name}] {text}", None)
+    return HistoryMessage(item["ts"], Role.USER, strip_mention(text, bot_user_id), item.get("user"))
+
+
+class UtilitiesMixin:
+    web: AsyncWebClient
+    bot_user_id: str
+    bot_id: str
+    api_host: str
+
+    async def get_user_info(self, user_id: str) -> UserInfo:
+        response = await self.web.users_info(user=user_id)
+        user = response["user"]
+        profile = user.get("profile") or {}
+        name = (
+            profile.get("display_name") or profile.get("real_name") or user.get("real_name")
+            or user.get("name") or user_id
+        )
+        return UserInfo(user_id, name, user.get("tz") or "UTC")
+
+    async def get_thread_history(self, channel_id: str, thread_id: str) -> list[HistoryMessage]:
+        messages: list[HistoryMessage] = []
+        cursor: str | None = None
+        while True:
+            response = await self.web.conversations_replies(
+                channel=channel_id, ts=thread_id, limit=HISTORY_PAGE_SIZE, cursor=cursor,
+                include_all_metadata=True,
+            )
+            for item in response.get("messages", []):
+                turn = history_message(item, self.bot_user_id, self.bot_id)
+                if turn is not None:
+                    messages.append(turn)
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not response.get("has_more") or not cursor:
+                return messages
+
+    def is_slack_file_url(self, url: str) -> bool:
+        """The bot token may only ever go to Slack's own file host (redirects included)."""
+        parsed = urlparse(url)
+        host = parsed.hostname or ""
+        if host == self.api_host:  # GovSlack and the loopback test bed serve files there
+            return True
+        return parsed.scheme == "https" and host == "files.slack.com"
+
+    async def download_file(self, attachment: Attachment, max_bytes: int) -> bytes:
+        if attachment.size > max_bytes:
+            raise FileTooLarge(f"{attachment.name} is {attachment.size} bytes (limit {max_bytes})")
+        if not self.is_slack_file_url(attachment.url):
+            raise PermissionError(f"refusing to send the bot token to {urlparse(attachment.url).hostname}")
+        headers = {"Authorization": f"Bearer {self.web.token}"}
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            # No automatic redirects: each hop would get the token without our host check.
+            async with session.get(attachment.url, headers=headers, allow_redirects=False) as response:
+                if response.status != 200:
+                    raise PermissionError(f"Slack answered {response.status} for {attachment.name}")
+                data = bytearray()
+                async for block in response.content.iter_chunked(64 * 1024):
+                    data.extend(block)
+                    if len(data) > max_bytes:
+                        raise FileTooLarge(f"{attachment.name} is larger than {max_bytes} bytes")
+                return bytes(data)

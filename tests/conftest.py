@@ -1,0 +1,84 @@
+"""Shared fixtures: the loopback Slack and OpenAI, and the real bot built by `create_app`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from config import Config, load_config
+from main import AssistantApp, create_app
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.slack import FakeSlack
+
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # slack_sdk's socket client honours proxy variables and ignores NO_PROXY.
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def openai() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as fake:
+        yield fake
+
+
+def bot_env(slack: FakeSlack, openai: FakeOpenAI, data_dir: Path, **overrides: str) -> dict[str, str]:
+    env = {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_APP_TOKEN": slack.app_token,
+        "SLACK_API_URL": slack.api_url,
+        "OPENAI_API_KEY": openai.api_key,
+        "OPENAI_BASE_URL": openai.base_url,
+        "OPENAI_MODEL": "test-model",
+        "OPENAI_MAX_RETRIES": "0",
+        "DATABASE_URL": f"sqlite:///{data_dir}/bot.db",
+        "STREAM_UPDATE_SECONDS": "0.1",
+        "PROGRESS_UPDATE_SECONDS": "0.2",
+        "SHUTDOWN_GRACE_SECONDS": "5",
+        "SLACK_MAX_RETRIES": "5",
+    }
+    env.update(overrides)
+    return env
+
+
+StartBot = Callable[..., Awaitable[AssistantApp]]
+
+
+@pytest.fixture
+async def start_bot(
+    slack: FakeSlack, openai: FakeOpenAI, tmp_path: Path
+) -> AsyncIterator[StartBot]:
+    """Start the real bot against the fakes; `await start_bot(THREAD_BUSY_POLICY="queue")`."""
+    running: list[AssistantApp] = []
+
+    async def start(**overrides: str) -> AssistantApp:
+        config: Config = load_config(bot_env(slack, openai, tmp_path, **overrides))
+        app = create_app(config)
+        await app.start()
+        running.append(app)
+        await slack.wait_connected(count=len(running))
+        return app
+
+    yield start
+    for app in running:
+        if app.slack._handler is not None or app._accepting:  # not stopped by the test itself
+            await app.stop()
+
+
+@pytest.fixture
+def python_env() -> dict[str, str]:
+    """Environment for a bot subprocess: this interpreter's, minus proxies."""
+    return {k: v for k, v in os.environ.items() if k not in PROXY_VARS}

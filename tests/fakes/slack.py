@@ -1,0 +1,535 @@
+"""A loopback Slack: the Web API over an in-memory workspace, and the Socket Mode websocket.
+
+Tests push events as Slack would (`user_says`), see every Web API call the bot made, read the
+workspace as a person would (threads, edits, files), and inject faults (429, errors, latency,
+dropped sockets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from aiohttp import WSMsgType, web
+
+JSON_PARAMS = ("metadata", "blocks", "files", "chunks", "view", "attachments", "prompts")
+
+
+@dataclass
+class ApiCall:
+    method: str
+    params: dict[str, Any]
+    token: str | None
+    time: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Ack:
+    latency: float
+    payload: Any = None
+
+
+@dataclass
+class _Fault:
+    error: str
+    status: int
+    retry_after: float
+    times: int
+
+
+class FakeSlack:
+    team_id = "T0TEAM"
+    bot_user_id = "U0BOT"
+    bot_id = "B0BOT"
+    app_id = "A0APP"
+    bot_token = "xoxb-test-token"
+    app_token = "xapp-test-token"
+
+    def __init__(self) -> None:
+        self.users: dict[str, dict[str, Any]] = {}
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.messages: dict[str, list[dict[str, Any]]] = {}
+        self.ephemerals: list[dict[str, Any]] = []
+        self.views: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, dict[str, Any]] = {}
+        self.file_bytes: dict[str, bytes] = {}
+        self.downloads: list[tuple[str, bool]] = []
+        self.calls: list[ApiCall] = []
+        self.envelopes: dict[str, dict[str, Any]] = {}
+        self.acks: dict[str, Ack] = {}
+        self.connections_opened = 0
+        self._sent_at: dict[str, float] = {}
+        self._sockets: list[web.WebSocketResponse] = []
+        self._faults: dict[str, list[_Fault]] = {}
+        self._latency: dict[str, float] = {}
+        self._ts = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+        self.add_user(self.bot_user_id, "assistant", display_name="Assistant", is_bot=True)
+        self.add_user("U0ALICE", "alice", display_name="Alice", real_name="Alice Martin", tz="Europe/Paris")
+        self.add_user("U0BOB", "bob", display_name="Bob", real_name="Bob Stone", tz="America/New_York")
+        self.add_channel("D0ALICE", "alice", is_im=True, user="U0ALICE")
+        self.add_channel("D0BOB", "bob", is_im=True, user="U0BOB")
+        self.add_channel("C0GENERAL", "general")
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}/api/"
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    async def __aenter__(self) -> FakeSlack:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self, port: int = 0) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_get("/link/", self._link)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_get("/files/{file_id}/{name}", self._download)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # --- workspace ---------------------------------------------------------------------------
+
+    def add_user(self, user_id: str, name: str, *, display_name: str | None = None,
+                 real_name: str | None = None, tz: str = "America/New_York", is_bot: bool = False) -> None:
+        self.users[user_id] = {
+            "id": user_id, "team_id": self.team_id, "name": name, "real_name": real_name or name,
+            "tz": tz, "tz_label": tz, "tz_offset": 0, "is_bot": is_bot,
+            "profile": {"display_name": display_name or "", "real_name": real_name or name},
+        }
+
+    def add_channel(self, channel_id: str, name: str, *, is_im: bool = False, user: str | None = None) -> None:
+        self.channels[channel_id] = {"id": channel_id, "name": name, "is_im": is_im, "user": user}
+        self.messages.setdefault(channel_id, [])
+
+    def _new_ts(self) -> str:
+        return f"1700000000.{next(self._ts):06d}"
+
+    def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        return next((m for m in self.messages.get(channel, []) if m["ts"] == ts), None)
+
+    def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages.get(channel, []) if m["ts"] == thread_ts or m.get("thread_ts") == thread_ts]
+
+    def bot_messages(self, channel: str, thread_ts: str | None = None) -> list[dict[str, Any]]:
+        source = self.thread(channel, thread_ts) if thread_ts else self.messages.get(channel, [])
+        return [m for m in source if m.get("bot_id") == self.bot_id]
+
+    def _store(self, channel: str, message: dict[str, Any]) -> dict[str, Any]:
+        self.messages[channel].append(message)
+        thread_ts = message.get("thread_ts")
+        if thread_ts and thread_ts != message["ts"]:
+            root = self.message(channel, thread_ts)
+            if root is not None:
+                root["thread_ts"] = thread_ts
+                root["reply_count"] = root.get("reply_count", 0) + 1
+        return message
+
+    def post_as_user(self, user: str, channel: str, text: str, *, thread_ts: str | None = None,
+                     files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {"type": "message", "ts": self._new_ts(), "user": user, "text": text}
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        if files:
+            message["files"] = files
+        return self._store(channel, message)
+
+    async def user_says(self, user: str, channel: str, text: str, *, thread_ts: str | None = None,
+                        files: list[dict[str, Any]] | None = None) -> str:
+        message = self.post_as_user(user, channel, text, thread_ts=thread_ts, files=files)
+        event: dict[str, Any] = {"user": user, "text": text, "ts": message["ts"], "event_ts": message["ts"],
+                                 "channel": channel, "team": self.team_id}
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        if files:
+            event["files"] = files
+        is_im = self.channels[channel]["is_im"]
+        if not is_im and f"<@{self.bot_user_id}>" in text:
+            await self.push_event({"type": "app_mention", **event})
+        message_event = {"type": "message", **event, "channel_type": "im" if is_im else "channel"}
+        if files:
+            message_event["subtype"] = "file_share"
+        await self.push_event(message_event)
+        return message["ts"]
+
+    def add_file(self, name: str, content: bytes, mimetype: str, *, user: str = "U0ALICE") -> dict[str, Any]:
+        file_id = f"F{next(self._ids):08d}"
+        info = {
+            "id": file_id, "name": name, "title": name, "mimetype": mimetype, "size": len(content),
+            "user": user, "url_private": f"{self.base}/files/{file_id}/{name}",
+            "url_private_download": f"{self.base}/files/{file_id}/{name}",
+        }
+        self.files[file_id] = info
+        self.file_bytes[file_id] = content
+        return info
+
+    # --- faults ------------------------------------------------------------------------------
+
+    def fail(self, method: str, *, error: str = "ratelimited", status: int | None = None,
+             retry_after: float = 1, times: int = 1) -> None:
+        if status is None:
+            status = 429 if error == "ratelimited" else 200
+        self._faults.setdefault(method, []).append(_Fault(error, status, retry_after, times))
+
+    def set_latency(self, method: str, seconds: float) -> None:
+        self._latency[method] = seconds
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0, message: str = "") -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(message or "condition not met on the fake Slack")
+            await asyncio.sleep(0.02)
+
+    # --- Socket Mode -------------------------------------------------------------------------
+
+    async def wait_connected(self, count: int = 1, timeout: float = 5.0) -> None:
+        await self.wait_for(
+            lambda: self.connections_opened >= count and any(not ws.closed for ws in self._sockets),
+            timeout, f"no Socket Mode connection #{count}",
+        )
+
+    async def _send(self, envelope: dict[str, Any]) -> str:
+        await self.wait_for(lambda: any(not ws.closed for ws in self._sockets), 5.0, "no socket to push to")
+        ws = [ws for ws in self._sockets if not ws.closed][-1]
+        envelope_id = envelope["envelope_id"]
+        self.envelopes[envelope_id] = envelope
+        self._sent_at[envelope_id] = time.monotonic()
+        await ws.send_json(envelope)
+        return envelope_id
+
+    async def push_event(self, event: dict[str, Any], *, event_id: str | None = None,
+                         retry_attempt: int = 0, retry_reason: str = "") -> str:
+        payload = {
+            "token": "x", "team_id": self.team_id, "api_app_id": self.app_id, "event": event,
+            "type": "event_callback", "event_id": event_id or f"Ev{next(self._ids):08d}",
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": self.team_id, "user_id": self.bot_user_id, "is_bot": True}],
+        }
+        return await self._send({
+            "envelope_id": str(uuid.uuid4()), "type": "events_api", "accepts_response_payload": False,
+            "retry_attempt": retry_attempt, "retry_reason": retry_reason, "payload": payload,
+        })
+
+    async def push_envelope(self, type: str, payload: dict[str, Any], *,
+                            accepts_response_payload: bool = False) -> str:
+        return await self._send({
+            "envelope_id": str(uuid.uuid4()), "type": type, "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+        })
+
+    async def redeliver(self, envelope_id: str, *, retry_reason: str = "timeout") -> str:
+        old = self.envelopes[envelope_id]
+        return await self._send({
+            **old, "envelope_id": str(uuid.uuid4()),
+            "retry_attempt": old.get("retry_attempt", 0) + 1, "retry_reason": retry_reason,
+        })
+
+    async def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> Ack:
+        await self.wait_for(lambda: envelope_id in self.acks, timeout, f"no ack for {envelope_id}")
+        return self.acks[envelope_id]
+
+    def ack_latencies(self) -> list[float]:
+        return [ack.latency for ack in self.acks.values()]
+
+    async def disconnect(self, reason: str = "refresh_requested") -> None:
+        for ws in [ws for ws in self._sockets if not ws.closed][-1:]:
+            await ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}})
+
+    async def drop_connections(self) -> None:
+        for ws in self._sockets:
+            transport = getattr(ws, "_fake_transport", None)
+            if transport is not None:
+                transport.abort()
+
+    async def _link(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True, heartbeat=None)
+        await ws.prepare(request)
+        ws._fake_transport = request.transport  # type: ignore[attr-defined]
+        self._sockets.append(ws)
+        self.connections_opened += 1
+        await ws.send_json({
+            "type": "hello", "num_connections": 1,
+            "debug_info": {"host": "fake", "build_number": 1, "approximate_connection_time": 18060},
+            "connection_info": {"app_id": self.app_id},
+        })
+        async for frame in ws:
+            if frame.type != WSMsgType.TEXT:
+                continue
+            data = json.loads(frame.data)
+            envelope_id = data.get("envelope_id")
+            if envelope_id:
+                sent = self._sent_at.get(envelope_id, time.monotonic())
+                self.acks[envelope_id] = Ack(time.monotonic() - sent, data.get("payload"))
+        return ws
+
+    # --- Web API -----------------------------------------------------------------------------
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query)
+        if request.method == "POST" and request.can_read_body:
+            if request.content_type == "application/json":
+                params.update(await request.json())
+            else:
+                params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        for key in JSON_PARAMS:
+            if isinstance(params.get(key), str):
+                try:
+                    params[key] = json.loads(params[key])
+                except json.JSONDecodeError:
+                    pass
+        return params
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+        self.calls.append(ApiCall(method, params, token))
+        delay = self._latency.get(method, self._latency.get("*", 0))
+        if delay:
+            await asyncio.sleep(delay)
+        faults = self._faults.get(method)
+        if faults:
+            fault = faults[0]
+            fault.times -= 1
+            if fault.times <= 0:
+                faults.pop(0)
+            headers = {"Retry-After": str(int(fault.retry_after))} if fault.status == 429 else {}
+            return web.json_response({"ok": False, "error": fault.error}, status=fault.status, headers=headers)
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if token != expected:
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        result = handler(params)
+        if "ok" not in result:
+            result = {"ok": True, **result}
+        return web.json_response(result)
+
+    @staticmethod
+    def _err(error: str) -> dict[str, Any]:
+        return {"ok": False, "error": error}
+
+    def _m_auth_test(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"url": "https://fake.slack.com/", "team": "Fake", "user": "assistant",
+                "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id}
+
+    def _m_apps_connections_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"url": f"ws://127.0.0.1:{self._port}/link/?ticket={uuid.uuid4()}"}
+
+    def _bot_message(self, p: dict[str, Any], text: str) -> dict[str, Any]:
+        message: dict[str, Any] = {"type": "message", "ts": self._new_ts(), "user": self.bot_user_id,
+                                   "bot_id": self.bot_id, "text": text}
+        if p.get("thread_ts"):
+            message["thread_ts"] = p["thread_ts"]
+        for key in ("metadata", "blocks"):
+            if p.get(key):
+                message[key] = p[key]
+        return message
+
+    def _m_chat_postMessage(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = p.get("channel")
+        if channel not in self.channels:
+            return self._err("channel_not_found")
+        if not p.get("text") and not p.get("blocks"):
+            return self._err("no_text")
+        message = self._store(channel, self._bot_message(p, p.get("text", "")))
+        return {"channel": channel, "ts": message["ts"], "message": message}
+
+    def _m_chat_update(self, p: dict[str, Any]) -> dict[str, Any]:
+        message = self.message(p.get("channel", ""), p.get("ts", ""))
+        if message is None:
+            return self._err("message_not_found")
+        for key in ("text", "blocks", "metadata"):
+            if key in p:
+                message[key] = p[key]
+        message["edited"] = {"user": self.bot_user_id, "ts": self._new_ts()}
+        return {"channel": p["channel"], "ts": p["ts"], "text": message.get("text", "")}
+
+    def _m_chat_delete(self, p: dict[str, Any]) -> dict[str, Any]:
+        message = self.message(p.get("channel", ""), p.get("ts", ""))
+        if message is None:
+            return self._err("message_not_found")
+        self.messages[p["channel"]].remove(message)
+        return {"channel": p["channel"], "ts": p["ts"]}
+
+    def _m_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
+        self.ephemerals.append({k: p.get(k) for k in ("channel", "user", "text", "thread_ts", "blocks")})
+        return {"message_ts": self._new_ts()}
+
+    @staticmethod
+    def _page(items: list[dict[str, Any]], p: dict[str, Any], default: int) -> dict[str, Any]:
+        limit = int(p.get("limit") or default)
+        start = int(base64.b64decode(p["cursor"]).decode()) if p.get("cursor") else 0
+        page = items[start : start + limit]
+        more = start + limit < len(items)
+        cursor = base64.b64encode(str(start + limit).encode()).decode() if more else ""
+        return {"messages": page, "has_more": more, "response_metadata": {"next_cursor": cursor}}
+
+    @staticmethod
+    def _truthy(value: Any) -> bool:
+        return value in (True, 1) or str(value).lower() in ("true", "1")
+
+    def _m_conversations_replies(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = p.get("channel", "")
+        if channel not in self.channels:
+            return self._err("channel_not_found")
+        if self.message(channel, p.get("ts", "")) is None:
+            return self._err("thread_not_found")
+        items = [dict(m) for m in self.thread(channel, p["ts"])]
+        if not self._truthy(p.get("include_all_metadata")):
+            for m in items:
+                m.pop("metadata", None)
+        return self._page(items, p, 100)
+
+    def _m_conversations_history(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = p.get("channel", "")
+        if channel not in self.channels:
+            return self._err("channel_not_found")
+        inclusive = self._truthy(p.get("inclusive"))
+        latest, oldest = p.get("latest"), p.get("oldest")
+        items = [m for m in self.messages[channel] if m.get("thread_ts") in (None, m["ts"])]
+        if latest:
+            items = [m for m in items if m["ts"] < latest or (inclusive and m["ts"] == latest)]
+        if oldest:
+            items = [m for m in items if m["ts"] > oldest or (inclusive and m["ts"] == oldest)]
+        return self._page(list(reversed(items)), p, 100)
+
+    def _m_conversations_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = self.channels.get(p.get("channel", ""))
+        return {"channel": channel} if channel else self._err("channel_not_found")
+
+    def _m_users_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(p.get("user", ""))
+        return {"user": user} if user else self._err("user_not_found")
+
+    def _ok(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    _m_reactions_add = _m_reactions_remove = _ok
+    _m_assistant_threads_setStatus = _m_assistant_threads_setTitle = _ok
+    _m_assistant_threads_setSuggestedPrompts = _ok
+
+    def _store_view(self, p: dict[str, Any]) -> dict[str, Any]:
+        view_id = p.get("view_id") or f"V{next(self._ids):08d}"
+        view = {**(p.get("view") or {}), "id": view_id}
+        self.views[view_id] = view
+        return {"view": view}
+
+    _m_views_open = _m_views_update = _m_views_push = _m_views_publish = _store_view
+
+    def _stream_text(self, p: dict[str, Any]) -> str:
+        text = p.get("markdown_text") or ""
+        for chunk in p.get("chunks") or []:
+            if chunk.get("type") == "markdown_text":
+                text += chunk.get("text", "")
+        return text
+
+    def _m_chat_startStream(self, p: dict[str, Any]) -> dict[str, Any]:
+        if p.get("channel") not in self.channels:
+            return self._err("channel_not_found")
+        message = self._store(p["channel"], self._bot_message(p, self._stream_text(p)))
+        message["streaming"] = True
+        return {"channel": p["channel"], "ts": message["ts"]}
+
+    def _m_chat_appendStream(self, p: dict[str, Any]) -> dict[str, Any]:
+        message = self.message(p.get("channel", ""), p.get("ts", ""))
+        if message is None or not message.get("streaming"):
+            return self._err("message_not_in_streaming_state")
+        message["text"] += self._stream_text(p)
+        return {"channel": p["channel"], "ts": p["ts"]}
+
+    def _m_chat_stopStream(self, p: dict[str, Any]) -> dict[str, Any]:
+        result = self._m_chat_appendStream(p)
+        if result.get("ok") is False:
+            return result
+        message = self.message(p["channel"], p["ts"])
+        message["streaming"] = False  # type: ignore[index]
+        return {"channel": p["channel"], "ts": p["ts"], "message": message}
+
+    # --- files -------------------------------------------------------------------------------
+
+    def _m_files_getUploadURLExternal(self, p: dict[str, Any]) -> dict[str, Any]:
+        file_id = f"F{next(self._ids):08d}"
+        name = p.get("filename", "file")
+        self.files[file_id] = {
+            "id": file_id, "name": name, "title": name, "mimetype": "application/octet-stream",
+            "size": int(p.get("length") or 0), "user": self.bot_user_id,
+            "url_private": f"{self.base}/files/{file_id}/{name}",
+            "url_private_download": f"{self.base}/files/{file_id}/{name}",
+        }
+        return {"upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}
+
+    def _m_files_completeUploadExternal(self, p: dict[str, Any]) -> dict[str, Any]:
+        files = [self.files[f["id"]] for f in p.get("files") or [] if f.get("id") in self.files]
+        if not files:
+            return self._err("file_not_found")
+        for f, spec in zip(files, p.get("files") or []):
+            f["title"] = spec.get("title") or f["title"]
+        channel = p.get("channel_id") or p.get("channels")
+        if channel in self.channels:
+            message = self._bot_message(p, p.get("initial_comment") or "")
+            message["files"] = files
+            self._store(channel, message)
+        return {"files": files}
+
+    def _m_files_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        info = self.files.get(p.get("file", ""))
+        return {"file": info} if info else self._err("file_not_found")
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        if file_id not in self.files:
+            return web.Response(status=404)
+        if request.content_type.startswith("multipart/"):
+            data = b""
+            async for part in await request.multipart():
+                data += await part.read()
+        else:
+            data = await request.read()
+        self.file_bytes[file_id] = data
+        self.files[file_id]["size"] = len(data)
+        return web.Response(text="OK")
+
+    async def _download(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        authorized = request.headers.get("Authorization") == f"Bearer {self.bot_token}"
+        self.downloads.append((file_id, authorized))
+        if not authorized:
+            return web.Response(status=403, text="<html>Sign in to Slack</html>", content_type="text/html")
+        if file_id not in self.file_bytes:
+            return web.Response(status=404)
+        mimetype = self.files[file_id].get("mimetype", "application/octet-stream")
+        return web.Response(body=self.file_bytes[file_id], content_type=mimetype)

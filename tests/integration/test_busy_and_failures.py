@@ -1,0 +1,133 @@
+"""One answer at a time per thread, and every failure ends in a reply that says what to do."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.fakes.openai import FakeOpenAI, Reply
+from tests.fakes.slack import FakeSlack
+from tests.helpers import bot_replies, kind, wait_replies
+
+
+async def test_busy_thread_gets_a_notice_and_works_again_after(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    await start_bot()
+    openai.script(Reply(text="first answer", latency=0.8))
+    root = await slack.user_says("U0ALICE", "D0ALICE", "first")
+    await openai.wait_for(lambda: openai.in_flight == 1)
+    await slack.user_says("U0ALICE", "D0ALICE", "second", thread_ts=root)
+
+    texts = await wait_replies(slack, "D0ALICE", root, count=2)
+
+    assert any("still answering the previous message" in t for t in texts)
+    assert "first answer" in texts
+    assert len(openai.responses_requests()) == 1
+    # Released: the next message in the thread is answered normally.
+    await slack.user_says("U0ALICE", "D0ALICE", "third", thread_ts=root)
+    texts = await wait_replies(slack, "D0ALICE", root, count=3)
+    assert texts[-1] == "You said: Alice: third"
+
+
+async def test_other_threads_are_answered_while_one_is_busy(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    await start_bot()
+    openai.script(Reply(text="slow", latency=1.5))
+    slow = await slack.user_says("U0ALICE", "D0ALICE", "slow one")
+    await openai.wait_for(lambda: openai.in_flight == 1)
+    fast = await slack.user_says("U0BOB", "D0BOB", "fast one")
+
+    assert await wait_replies(slack, "D0BOB", fast, timeout=1.2) == ["You said: Bob: fast one"]
+    assert await wait_replies(slack, "D0ALICE", slow) == ["slow"]
+
+
+async def test_queue_policy_answers_in_order_after_the_current_one(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    await start_bot(THREAD_BUSY_POLICY="queue", THREAD_QUEUE_SIZE="1")
+    openai.script(Reply(text="one", latency=0.6), Reply(text="two"))
+    root = await slack.user_says("U0ALICE", "D0ALICE", "q1")
+    await openai.wait_for(lambda: openai.in_flight == 1)
+    await slack.user_says("U0ALICE", "D0ALICE", "q2", thread_ts=root)
+    await slack.wait_for(lambda: any("Queued" in m["text"] for m in bot_replies(slack, "D0ALICE", root)))
+    await slack.user_says("U0ALICE", "D0ALICE", "q3", thread_ts=root)  # queue of 1 is full
+
+    texts = await wait_replies(slack, "D0ALICE", root, count=3)
+
+    assert "one" in texts and "two" in texts
+    assert any("already has 1 messages waiting" in t for t in texts)
+    second = openai.responses_requests()[1]
+    assert [i["content"] for i in second["input"]] == ["Alice: q1", "one", "Alice: q2"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (Reply(status=429, error_message="Rate limit reached"), "rate-limiting"),
+        (Reply(status=500), "internal error"),
+        (Reply(status=401, error_message="bad key"), "API key"),
+        (Reply(status=400, error_message="maximum context length exceeded"), "too long"),
+    ],
+)
+async def test_model_errors_end_in_a_human_reply(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot, reply: Reply, expected: str
+):
+    await start_bot()
+    openai.script(reply)
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "hi")
+
+    [text] = await wait_replies(slack, "D0ALICE", ts)
+
+    assert expected in text
+    assert "Error code" not in text and "{" not in text  # no raw exception for the person
+
+
+async def test_timeout_replies_then_the_thread_recovers(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    await start_bot(OPENAI_TIMEOUT_SECONDS="0.5")
+    openai.script(Reply(hang=True))
+    root = await slack.user_says("U0ALICE", "D0ALICE", "are you there?")
+
+    [text] = await wait_replies(slack, "D0ALICE", root)
+    assert "within 0.5 seconds" in text
+    assert all(kind(m) != "progress" for m in bot_replies(slack, "D0ALICE", root))
+
+    await slack.user_says("U0ALICE", "D0ALICE", "try again", thread_ts=root)
+    texts = await wait_replies(slack, "D0ALICE", root, count=2)
+    assert texts[-1] == "You said: Alice: try again"
+    # The failed question stays in the context, the missing answer does not.
+    assert [i["content"] for i in openai.responses_requests()[1]["input"]] == [
+        "Alice: are you there?", "Alice: try again",
+    ]
+
+
+async def test_stream_broken_midway_keeps_the_partial_text_and_says_so(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    await start_bot()
+    openai.script(Reply(text="The first part arrives, and then", chunk_size=8, fail_after_chunks=2))
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "hi")
+
+    [text] = await wait_replies(slack, "D0ALICE", ts)
+
+    assert text.startswith("The first part a")
+    assert "couldn't reach OpenAI" in text or "stopped responding" in text
+
+
+async def test_duplicate_and_redelivered_events_are_answered_once(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot()
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "once please")
+    [envelope] = [e for e, env in slack.envelopes.items() if env["payload"]["event"].get("ts") == ts]
+    await slack.redeliver(envelope)
+    await wait_replies(slack, "D0ALICE", ts)
+    await asyncio.sleep(0.2)
+    await app.processor.wait_idle()
+
+    assert len(openai.responses_requests()) == 1
+    assert len(bot_replies(slack, "D0ALICE", ts)) == 1

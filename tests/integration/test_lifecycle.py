@@ -1,0 +1,118 @@
+"""Start-up, restart and shutdown of the real process."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from tests.conftest import bot_env
+from tests.fakes.openai import FakeOpenAI, Reply
+from tests.fakes.slack import FakeSlack
+from tests.helpers import wait_replies
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_shutdown_lets_the_answer_in_flight_finish(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot(SHUTDOWN_GRACE_SECONDS="5")
+    openai.script(Reply(text="finished despite the shutdown", latency=0.6))
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "quick, before you go")
+    await openai.wait_for(lambda: openai.in_flight == 1)
+
+    await app.stop()
+
+    assert await wait_replies(slack, "D0ALICE", ts, timeout=1) == ["finished despite the shutdown"]
+
+
+async def test_answers_that_outlive_the_grace_period_are_told(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot(SHUTDOWN_GRACE_SECONDS="0.3")
+    openai.script(Reply(hang=True))
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "long question")
+    await openai.wait_for(lambda: openai.in_flight == 1)
+
+    await asyncio.wait_for(app.stop(), 5)
+
+    [text] = await wait_replies(slack, "D0ALICE", ts, timeout=1)
+    assert "restarted before I could finish" in text
+
+
+async def test_conversation_survives_a_restart(slack: FakeSlack, openai: FakeOpenAI, start_bot):
+    first = await start_bot()
+    root = await slack.user_says("U0ALICE", "D0ALICE", "remember the word kiwi")
+    await wait_replies(slack, "D0ALICE", root)
+    await first.stop()
+
+    await start_bot()
+    await slack.user_says("U0ALICE", "D0ALICE", "what was the word?", thread_ts=root)
+    await wait_replies(slack, "D0ALICE", root, count=2)
+
+    contents = [i["content"] for i in openai.responses_requests()[1]["input"]]
+    assert contents[0] == "Alice: remember the word kiwi"
+    assert slack.calls_to("conversations.replies") == []  # from the database, not rebuilt
+
+
+async def _read_until(stream: asyncio.StreamReader, marker: str, timeout: float) -> str:
+    seen = []
+    async def read() -> None:
+        while True:
+            line = (await stream.readline()).decode()
+            if not line:
+                raise AssertionError(f"process ended before {marker!r}:\n{''.join(seen)}")
+            seen.append(line)
+            if marker in line:
+                return
+    await asyncio.wait_for(read(), timeout)
+    return "".join(seen)
+
+
+async def test_sigterm_finishes_the_answer_in_flight_and_exits_zero(
+    slack: FakeSlack, openai: FakeOpenAI, tmp_path: Path, python_env: dict[str, str]
+):
+    env = {**python_env, **bot_env(slack, openai, tmp_path)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "main.py", cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await _read_until(process.stderr, "ready", timeout=20)
+        openai.script(Reply(text="answered before exiting", latency=0.8))
+        ts = await slack.user_says("U0ALICE", "D0ALICE", "hello")
+        await openai.wait_for(lambda: openai.in_flight == 1)
+
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 15)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    assert code == 0
+    assert await wait_replies(slack, "D0ALICE", ts, timeout=1) == ["answered before exiting"]
+
+
+async def test_invalid_configuration_exits_with_one_line_per_problem(
+    tmp_path: Path, python_env: dict[str, str]
+):
+    env = {k: v for k, v in python_env.items() if not k.startswith(("SLACK_", "OPENAI_"))}
+    env.update(SLACK_BOT_TOKEN="xoxp-wrong-kind", OPENAI_TIMEOUT_SECONDS="soon",
+               THREAD_BUSY_POLICY="panic")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "main.py"), cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 20)
+    lines = [line.strip() for line in err.decode().splitlines() if line.strip().startswith("-")]
+
+    assert process.returncode == 2
+    assert any(line.startswith("- SLACK_BOT_TOKEN must start with 'xoxb-'") for line in lines)
+    assert any(line.startswith("- SLACK_APP_TOKEN is missing") for line in lines)
+    assert any(line.startswith("- OPENAI_API_KEY is missing") for line in lines)
+    assert any("OPENAI_TIMEOUT_SECONDS='soon' is not a number" in line for line in lines)
+    assert any("THREAD_BUSY_POLICY='panic'" in line for line in lines)
+    assert all(".env.example" in line or "one of" in line or "number" in line for line in lines)

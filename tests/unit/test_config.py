@@ -1,0 +1,52 @@
+"""Configuration: defaults, validation, one clear line per problem."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import ConfigError, load_config
+
+VALID = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "OPENAI_API_KEY": "sk-1"}
+
+
+def test_defaults() -> None:
+    config = load_config(VALID)
+    assert config.slack_api_url == "https://slack.com/api/"
+    assert config.openai_base_url is None
+    assert config.openai_timeout_seconds == 305
+    assert config.thread_busy_policy == "reject"
+    assert config.shutdown_grace_seconds == 10
+    assert config.database_url == "sqlite:///data/bot.db"
+    assert config.sqlite_path == "data/bot.db"
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({"SLACK_BOT_TOKEN": "xoxp-user", "OPENAI_TIMEOUT_SECONDS": "-1",
+                     "THREAD_BUSY_POLICY": "wait", "SLACK_API_URL": "nope"})
+    problems = caught.value.problems
+    assert len(problems) == 6
+    assert problems[0].startswith("SLACK_BOT_TOKEN must start with 'xoxb-'")
+    assert any(p.startswith("SLACK_APP_TOKEN is missing") and ".env.example" in p for p in problems)
+    assert any(p.startswith("OPENAI_TIMEOUT_SECONDS=-1 is out of range") for p in problems)
+    assert any(p.startswith("THREAD_BUSY_POLICY='wait' is not one of") for p in problems)
+    assert any(p.startswith("SLACK_API_URL='nope'") for p in problems)
+
+
+def test_empty_values_mean_unset() -> None:
+    config = load_config({**VALID, "OPENAI_BASE_URL": "", "OPENAI_MODEL": "  "})
+    assert config.openai_base_url is None
+    assert config.openai_model == "gpt-5.5"
+
+
+def test_api_url_gets_a_trailing_slash_and_numbers_parse() -> None:
+    config = load_config({**VALID, "SLACK_API_URL": "http://127.0.0.1:9/api",
+                          "OPENAI_TIMEOUT_SECONDS": "2.5", "THREAD_BUSY_POLICY": "QUEUE"})
+    assert config.slack_api_url == "http://127.0.0.1:9/api/"
+    assert config.openai_timeout_seconds == 2.5
+    assert config.thread_busy_policy == "queue"
+
+
+def test_only_sqlite_databases_for_now() -> None:
+    with pytest.raises(ConfigError, match="only sqlite"):
+        load_config({**VALID, "DATABASE_URL": "postgresql://db/bot"})
