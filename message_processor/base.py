@@ -84,10 +84,18 @@ class MessageProcessor(TextHandlerMixin):
                 await self._tell(reply, SHUTDOWN_NOTICE)
                 await asyncio.shield(self.db.set_message_status(message.channel_id, message.message_id, "interrupted"))
                 raise
+        status = "failed"
         try:
-            await self._answer(message, state, reply)
+            status = await self._answer(message, state, reply)
+        except asyncio.CancelledError:
+            status = "interrupted"
+            raise
         finally:
+            # Released first: the next message in this thread must not wait on bookkeeping.
             self.threads.release(state)
+            await asyncio.shield(
+                self.db.set_message_status(message.channel_id, message.message_id, status)
+            )
 
     async def _wait_in_line(self, message: Message) -> ReplyStream | None:
         """Busy thread: queue (with a visible status) or say so; None means not answered."""
@@ -104,10 +112,10 @@ class MessageProcessor(TextHandlerMixin):
         log.info("%s: busy, message %s turned away", key, message.message_id)
         return None
 
-    async def _answer(self, message: Message, state: ThreadState, reply: ReplyStream | None) -> None:
+    async def _answer(self, message: Message, state: ThreadState, reply: ReplyStream | None) -> str:
+        """Answer under the thread's lock; returns the journal status (answered or failed)."""
         key = message.conversation_key
         started = time.monotonic()
-        status = "failed"
         fresh = reply is None
         reply = reply or self.client.reply_stream(message.channel_id, message.thread_id)
         try:
@@ -115,9 +123,7 @@ class MessageProcessor(TextHandlerMixin):
                 await reply.start("Thinking…")
             await self.db.set_message_status(message.channel_id, message.message_id, "answering")
             await self.answer_text(message, state, reply)
-            status = "answered"
         except asyncio.CancelledError:
-            status = "interrupted"
             log.warning("%s: answer interrupted by shutdown", key)
             await self._tell(reply, SHUTDOWN_NOTICE)
             raise
@@ -127,12 +133,13 @@ class MessageProcessor(TextHandlerMixin):
                 key, time.monotonic() - started, self.config.openai_timeout_seconds, exc,
             )
             await self._tell(reply, error_notice(exc, self.config.openai_timeout_seconds))
+            return "failed"
         except Exception:
             log.exception("%s: unexpected error while answering", key)
             await self._tell(reply, UNEXPECTED_NOTICE)
-        finally:
-            await asyncio.shield(self.db.set_message_status(message.channel_id, message.message_id, status))
-            log.info("%s: %s in %.2f s", key, status, time.monotonic() - started)
+            return "failed"
+        log.info("%s: answered in %.2f s", key, time.monotonic() - started)
+        return "answered"
 
     async def _tell(self, reply: ReplyStream, notice: str) -> None:
         """End a reply with a notice; if even that fails (Slack down), the log is all we have."""

@@ -51,9 +51,9 @@ class TextHandlerMixin(ThreadContextMixin):
             raise ModelError(ErrorKind.FAILED, "the model returned an empty answer")
         if completed.incomplete_reason:
             await reply.append("\n\n" + incomplete_note(completed.incomplete_reason))
+        # Saved before it is shown: once a person sees the answer, a follow-up must find it.
+        await self.save_turns(message, state, [StoredMessage(Role.ASSISTANT, text)])
         outcome = await reply.finish()
-        first_ts = outcome.message_ids[0] if outcome.message_ids else None
-        await self.save_turns(message, state, [StoredMessage(Role.ASSISTANT, text, first_ts)])
         log.info(
             "%s answered: %d chars in %d message(s), tokens in/out %d/%d",
             message.conversation_key, len(text), len(outcome.message_ids),

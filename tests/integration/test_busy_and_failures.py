@@ -14,7 +14,7 @@ from tests.helpers import bot_replies, kind, wait_replies
 async def test_busy_thread_gets_a_notice_and_works_again_after(
     slack: FakeSlack, openai: FakeOpenAI, start_bot
 ):
-    await start_bot()
+    app = await start_bot()
     openai.script(Reply(text="first answer", latency=0.8))
     root = await slack.user_says("U0ALICE", "D0ALICE", "first")
     await openai.wait_for(lambda: openai.in_flight == 1)
@@ -25,6 +25,7 @@ async def test_busy_thread_gets_a_notice_and_works_again_after(
     assert any("still answering the previous message" in t for t in texts)
     assert "first answer" in texts
     assert len(openai.responses_requests()) == 1
+    await app.processor.wait_idle()
     # Released: the next message in the thread is answered normally.
     await slack.user_says("U0ALICE", "D0ALICE", "third", thread_ts=root)
     texts = await wait_replies(slack, "D0ALICE", root, count=3)
@@ -88,11 +89,12 @@ async def test_model_errors_end_in_a_human_reply(
 async def test_timeout_replies_then_the_thread_recovers(
     slack: FakeSlack, openai: FakeOpenAI, start_bot
 ):
-    await start_bot(OPENAI_TIMEOUT_SECONDS="0.5")
+    app = await start_bot(OPENAI_TIMEOUT_SECONDS="0.5")
     openai.script(Reply(hang=True))
     root = await slack.user_says("U0ALICE", "D0ALICE", "are you there?")
 
     [text] = await wait_replies(slack, "D0ALICE", root)
+    await app.processor.wait_idle()
     assert "within 0.5 seconds" in text
     assert all(kind(m) != "progress" for m in bot_replies(slack, "D0ALICE", root))
 

@@ -67,9 +67,10 @@ async def test_unrelated_channel_chatter_is_not_answered(
 async def test_follow_ups_in_a_thread_the_bot_is_in_need_no_mention(
     slack: FakeSlack, openai: FakeOpenAI, start_bot
 ):
-    await start_bot()
+    app = await start_bot()
     root = await slack.user_says("U0BOB", "C0GENERAL", f"{BOT} pick a number")
     await wait_replies(slack, "C0GENERAL", root)
+    await app.processor.wait_idle()
 
     await slack.user_says("U0ALICE", "C0GENERAL", "and double it", thread_ts=root)
     await wait_replies(slack, "C0GENERAL", root, count=2)
@@ -83,12 +84,14 @@ async def test_follow_ups_in_a_thread_the_bot_is_in_need_no_mention(
 
 
 async def test_dm_follow_up_carries_the_conversation(slack: FakeSlack, openai: FakeOpenAI, start_bot):
-    await start_bot()
+    app = await start_bot()
     openai.script(Reply(text="Paris is the capital of **France**."))
     root = await slack.user_says("U0ALICE", "D0ALICE", "capital of France?")
     await wait_replies(slack, "D0ALICE", root)
+    await app.processor.wait_idle()
     await slack.user_says("U0ALICE", "D0ALICE", "and its population?", thread_ts=root)
     texts = await wait_replies(slack, "D0ALICE", root, count=2)
+    await app.processor.wait_idle()
 
     assert texts[0] == "Paris is the capital of *France*."
     assert user_inputs(openai.responses_requests()[1]) == [

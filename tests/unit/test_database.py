@@ -1,0 +1,70 @@
+"""Persistence: pragmas, versioned migrations, the journal that deduplicates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+import database
+from base_client import Role, UserInfo
+from database import Database, DatabaseError, StoredMessage
+
+
+@pytest.fixture
+async def db(tmp_path: Path):
+    db = Database(str(tmp_path / "sub" / "bot.db"))
+    await db.open()
+    yield db
+    await db.close()
+
+
+async def test_wal_foreign_keys_and_schema_version(db: Database) -> None:
+    async with db.conn.execute("PRAGMA journal_mode") as cursor:
+        assert (await cursor.fetchone())[0] == "wal"
+    async with db.conn.execute("PRAGMA foreign_keys") as cursor:
+        assert (await cursor.fetchone())[0] == 1
+    assert await db.schema_version() == len(database.MIGRATIONS)
+
+
+async def test_migrations_run_once_and_a_newer_database_is_refused(tmp_path: Path, monkeypatch) -> None:
+    path = str(tmp_path / "bot.db")
+    first = Database(path)
+    await first.open()
+    await first.close()
+    extra = "CREATE TABLE later (id INTEGER PRIMARY KEY);"
+    monkeypatch.setattr(database, "MIGRATIONS", (*database.MIGRATIONS, extra))
+    upgraded = Database(path)
+    await upgraded.open()  # applies only the new migration
+    assert await upgraded.schema_version() == len(database.MIGRATIONS)
+    await upgraded.close()
+
+    monkeypatch.setattr(database, "MIGRATIONS", database.MIGRATIONS[:1])
+    with pytest.raises(DatabaseError, match="newer than this code"):
+        await Database(path).open()
+
+
+async def test_a_message_is_claimed_once(db: Database) -> None:
+    assert await db.claim_message("D1", "1.1", "1.1", "U1", "hi", "Ev1")
+    assert not await db.claim_message("D1", "1.1", "1.1", "U1", "hi", "Ev2")
+    await db.set_message_status("D1", "1.1", "answered")
+    assert await db.message_status("D1", "1.1") == "answered"
+
+
+async def test_turns_are_kept_in_order_and_deleted_with_their_thread(db: Database) -> None:
+    thread = await db.ensure_thread("C1", "5.5")
+    assert await db.ensure_thread("C1", "5.5") == thread
+    await db.add_messages(thread, [StoredMessage(Role.USER, "q", "5.5", "U1", "Alice")])
+    await db.add_messages(thread, [StoredMessage(Role.ASSISTANT, "a", "5.6")])
+    assert [m.text for m in await db.thread_messages(thread)] == ["q", "a"]
+    await db.add_messages(thread, [StoredMessage(Role.USER, "rebuilt")], replace=True)
+    assert [m.text for m in await db.thread_messages(thread)] == ["rebuilt"]
+    await db.conn.execute("DELETE FROM threads WHERE id = ?", (thread,))
+    assert await db.thread_messages(thread) == []  # ON DELETE CASCADE works: foreign keys are on
+
+
+async def test_users_expire(db: Database) -> None:
+    await db.save_user(UserInfo("U1", "Alice", "Europe/Paris"))
+    assert await db.get_user("U1", max_age_seconds=60) == UserInfo("U1", "Alice", "Europe/Paris")
+    assert await db.get_user("U1", max_age_seconds=-1) is None
