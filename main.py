@@ -16,6 +16,7 @@ import sys
 import aiohttp
 from dotenv import load_dotenv
 
+from base_client import Message
 from config import Config, ConfigError, load_config
 from database import Database, DatabaseError
 from message_processor import MessageProcessor
@@ -44,11 +45,17 @@ class AssistantApp:
         self.slack = SlackBot(config, deliver=self._deliver, is_active_thread=self._is_active_thread)
         self.processor = MessageProcessor(config, self.slack, self.ai, self.db, self.threads)
         self._background: list[asyncio.Task[None]] = []
-        self._accepting = False
+        self._closed = False
 
-    def _deliver(self, message) -> None:
-        if not self._accepting:
-            log.warning("shutting down: not starting an answer for %s", message.conversation_key)
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _deliver(self, message: Message) -> None:
+        if self._closed:
+            # Only possible after every answer settled and the socket closed; the journal row
+            # it never got is what a restart would need, so say it loudly.
+            log.error("message %s arrived after shutdown; it was not answered", message.conversation_key)
             return
         self.processor.submit(message)
 
@@ -57,7 +64,6 @@ class AssistantApp:
 
     async def start(self) -> None:
         await self.db.open()
-        self._accepting = True
         await self.slack.start()
         self._background.append(
             asyncio.create_task(
@@ -68,9 +74,9 @@ class AssistantApp:
 
     async def stop(self) -> None:
         log.info("shutting down")
-        self._accepting = False
         await self.slack.stop_receiving()
         await self.processor.shutdown(self.config.shutdown_grace_seconds)
+        self._closed = True
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

@@ -154,13 +154,19 @@ class MessageProcessor(TextHandlerMixin):
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def shutdown(self, grace_seconds: float) -> None:
-        """Let answers in flight finish for up to `grace_seconds`, then interrupt the rest."""
-        if not self._tasks:
-            return
-        log.info("waiting up to %g s for %d answers in flight", grace_seconds, len(self._tasks))
-        _, pending = await asyncio.wait(list(self._tasks), timeout=grace_seconds)
-        if pending:
-            log.warning("interrupting %d answers that did not finish in time", len(pending))
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        """Let answers in flight finish for up to `grace_seconds`, then interrupt the rest.
+
+        Loops, because a listener that was mid-flight when the socket closed may still submit:
+        such late arrivals get what is left of the grace period, then are interrupted and told.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
+        while self._tasks:
+            log.info("waiting up to %.1f s for %d answers in flight",
+                     max(deadline - loop.time(), 0), len(self._tasks))
+            _, pending = await asyncio.wait(list(self._tasks), timeout=max(deadline - loop.time(), 0))
+            if pending:
+                log.warning("interrupting %d answers that did not finish in time", len(pending))
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)

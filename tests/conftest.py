@@ -74,7 +74,7 @@ async def start_bot(
 
     yield start
     for app in running:
-        if app.slack._handler is not None or app._accepting:  # not stopped by the test itself
+        if not app.closed:  # not stopped by the test itself
             await app.stop()
 
 
