@@ -110,7 +110,7 @@ class Database:
     async def schema_version(self) -> int:
         async with self.conn.execute("PRAGMA user_version") as cursor:
             row = await cursor.fetchone()
-        return int(row[0])
+        return int(row[0]) if row else 0
 
     async def _migrate(self) -> None:
         current = await self.schema_version()

@@ -65,7 +65,8 @@ class UtilitiesMixin:
                 channel=channel_id, ts=thread_id, limit=HISTORY_PAGE_SIZE, cursor=cursor,
                 include_all_metadata=True,
             )
-            for item in response.get("messages", []):
+            items: list[dict[str, Any]] = response.get("messages", [])
+            for item in items:
                 turn = history_message(item, self.bot_user_id, self.bot_id)
                 if turn is not None:
                     messages.append(turn)

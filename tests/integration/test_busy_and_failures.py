@@ -133,3 +133,28 @@ async def test_duplicate_and_redelivered_events_are_answered_once(
 
     assert len(openai.responses_requests()) == 1
     assert len(bot_replies(slack, "D0ALICE", ts)) == 1
+
+
+async def test_a_failed_name_lookup_still_gets_an_answer(slack: FakeSlack, openai: FakeOpenAI, start_bot):
+    await start_bot()
+    slack.fail("users.info", error="user_not_found")
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "hi")
+
+    assert await wait_replies(slack, "D0ALICE", ts) == ["You said: U0ALICE: hi"]
+
+
+async def test_queued_messages_interrupted_by_shutdown_are_told(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot(THREAD_BUSY_POLICY="queue", SHUTDOWN_GRACE_SECONDS="0.3")
+    openai.script(Reply(hang=True))
+    root = await slack.user_says("U0ALICE", "D0ALICE", "first")
+    await openai.wait_for(lambda: openai.in_flight == 1)
+    await slack.user_says("U0ALICE", "D0ALICE", "second", thread_ts=root)
+    await slack.wait_for(lambda: any("Queued" in m["text"] for m in bot_replies(slack, "D0ALICE", root)))
+
+    await asyncio.wait_for(app.stop(), 5)
+
+    texts = [m["text"] for m in bot_replies(slack, "D0ALICE", root)]
+    assert len(texts) == 2
+    assert all("restarted before I could finish" in t for t in texts)

@@ -116,3 +116,18 @@ async def test_invalid_configuration_exits_with_one_line_per_problem(
     assert any("OPENAI_TIMEOUT_SECONDS='soon' is not a number" in line for line in lines)
     assert any("THREAD_BUSY_POLICY='panic'" in line for line in lines)
     assert all(".env.example" in line or "one of" in line or "number" in line for line in lines)
+
+
+async def test_a_rejected_bot_token_stops_start_up_with_a_clear_line(
+    slack: FakeSlack, openai: FakeOpenAI, tmp_path: Path, python_env: dict[str, str]
+):
+    env = {**python_env, **bot_env(slack, openai, tmp_path), "SLACK_BOT_TOKEN": "xoxb-revoked"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "main.py", cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 20)
+
+    assert process.returncode == 1
+    assert "Slack rejected SLACK_BOT_TOKEN (invalid_auth)" in err.decode()
+    assert "Traceback" not in err.decode()

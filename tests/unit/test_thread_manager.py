@@ -56,3 +56,16 @@ async def test_idle_threads_are_evicted_but_busy_ones_never() -> None:
     assert len(threads) == 1 and threads.is_busy("C:busy")
     assert threads.overdue(30) == [("C:busy", 61.0)]
     threads.release(busy)
+
+
+async def test_watchdog_reports_overdue_work_and_never_releases_it(caplog) -> None:
+    threads = ThreadManager(idle_seconds=60)
+    state = await threads.try_acquire("C:slow")
+    watchdog = asyncio.create_task(threads.maintain(interval=0.02, overdue_after=0.01))
+    await asyncio.sleep(0.1)
+    watchdog.cancel()
+    await asyncio.gather(watchdog, return_exceptions=True)
+
+    assert "C:slow has been answering for" in caplog.text
+    assert threads.is_busy("C:slow")  # still held: only its owner releases it
+    threads.release(state)
