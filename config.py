@@ -109,7 +109,7 @@ class _Reader:
         if value is None:
             return default
         parsed = urlparse(value)
-        if parsed.scheme not in schemes or not parsed.netloc and parsed.scheme in ("http", "https"):
+        if parsed.scheme not in schemes or not parsed.netloc:
             self.problems.append(f"{name}={value!r} is not a valid {'/'.join(schemes)} URL")
             return default
         return value

@@ -6,7 +6,7 @@ import pytest
 
 from base_client import Attachment
 from slack_client.utilities import FileTooLarge
-from tests.fakes.openai import FakeOpenAI, Reply
+from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.helpers import wait_replies
 

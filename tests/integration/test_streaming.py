@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
+
+from itertools import pairwise
 
 from slack_client.formatting.text import MAX_MESSAGE_CHARS
 from tests.fakes.openai import FakeOpenAI, Reply
@@ -26,11 +27,11 @@ async def test_answer_streams_into_the_placeholder_throttled(
     partial = [u.params["text"] for u in updates if u.params["text"].endswith("▍")]
     # Several visible partial frames, each longer than the last, then the full text.
     assert len(partial) >= 3
-    assert all(len(a) < len(b) for a, b in zip(partial, partial[1:]))
+    assert all(len(a) < len(b) for a, b in pairwise(partial))
     assert updates[-1].params["text"] == words
     # Throttled: never more often than the configured interval (with scheduling slack).
     times = [u.time for u in updates]
-    assert all(b - a >= 0.15 for a, b in zip(times, times[1:-1]))
+    assert all(b - a >= 0.15 for a, b in pairwise(times[:-1]))
 
 
 async def test_progress_indicator_keeps_running_while_the_model_thinks(
