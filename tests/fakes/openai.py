@@ -1,7 +1,8 @@
 """A loopback OpenAI: Responses (JSON and SSE in the SDK's strict order), Chat Completions, Images.
 
-Every request is recorded; replies are scripted per request (`script`) or computed by default,
-with latency, hangs, HTTP errors and mid-stream failures on demand.
+Every request is recorded; replies are scripted per request (`script`), computed (`responder`)
+or the `default`, with latency, hangs, HTTP errors and mid-stream failures on demand. The payloads
+are complete enough for the SDK's strict response validation and its ``responses.stream()`` helper.
 """
 
 from __future__ import annotations
@@ -14,13 +15,25 @@ import struct
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
+
+from tests.fakes.server import LoopbackServer
 
 
 @dataclass
 class Reply:
+    """How the fake answers one model request.
+
+    text: the answer (None: ``"You said: <last user text>"``); latency: seconds before the response
+    starts; chunk_delay/chunk_size: streaming cadence; hang: never answer until the fake stops;
+    status/error_message/retry_after: answer with an OpenAI-style HTTP error;
+    fail_after_chunks: cut the connection after that many deltas;
+    error_event_after_chunks: send ``response.failed`` (chat: an ``error`` chunk) after that many deltas;
+    usage: (input_tokens, output_tokens), else estimated from the lengths.
+    """
+
     text: str | None = None
     latency: float = 0.0
     chunk_delay: float = 0.0
@@ -36,6 +49,8 @@ class Reply:
 
 @dataclass
 class Recorded:
+    """One request: path, parsed body (multipart: fields, file parts as bytes), headers, time."""
+
     path: str
     body: dict[str, Any]
     headers: dict[str, str]
@@ -48,12 +63,10 @@ def tiny_png(rgb: tuple[int, int, int] = (40, 120, 200), size: int = 4) -> bytes
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    row = b"\x00" + bytes(rgb) * size
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(row * size)) + chunk(b"IEND", b"")
-    )
+    row = b"\x00" + bytes(rgb) * size  # filter byte 0, then RGB pixels
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)  # 8-bit truecolour
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(row * size)) + chunk(b"IEND", b""))
 
 
 def _text_of(content: Any) -> str:
@@ -65,9 +78,10 @@ def _text_of(content: Any) -> str:
 
 
 def last_user_text(body: dict[str, Any]) -> str:
+    """Text of the last user message of a Responses (`input`) or Chat (`messages`) request."""
     items = body.get("input")
     if items is None:
-        items = body.get("messages", [])
+        items = body.get("messages") or []
     if isinstance(items, str):
         return items
     for item in reversed(items):
@@ -84,54 +98,47 @@ _ERROR_TYPES = {
     429: ("rate_limit_error", "rate_limit_exceeded"),
 }
 
+_SSE = web.RequestKey("fake_sse", web.StreamResponse)
+Handler = Callable[[web.Request, dict[str, Any], Reply], Awaitable[web.StreamResponse]]
 
-class FakeOpenAI:
+
+class _Aborted(Exception):
+    """The reply cut the connection; nothing more to send."""
+
+
+class FakeOpenAI(LoopbackServer):
+    """The OpenAI HTTP API on 127.0.0.1, answering from a script of `Reply` objects."""
+
     api_key = "sk-test"
+    models = ("gpt-5.5", "gpt-5.5-mini", "gpt-image-2", "test-model")
+
+    name = "fake OpenAI"
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[Recorded] = []
         self.default = Reply()
         self.responder: Callable[[dict[str, Any]], Reply] | None = None
         self.in_flight = 0
         self._queue: list[Reply] = []
         self._ids = itertools.count(1)
-        self._stopping = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._port = 0
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}/v1"
+        """The URL to give ``AsyncOpenAI(base_url=...)``."""
+        return f"{self.base}/v1"
 
-    async def __aenter__(self) -> FakeOpenAI:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    async def start(self, port: int = 0) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/responses", self._responses)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/images/generations", self._images)
         app.router.add_post("/v1/images/edits", self._images)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     # --- scripting and inspection ------------------------------------------------------------
 
     def script(self, *replies: Reply) -> None:
+        """Queue replies; each model request consumes the next one."""
         self._queue.extend(replies)
 
     def _next_reply(self, body: dict[str, Any]) -> Reply:
@@ -142,79 +149,103 @@ class FakeOpenAI:
         return self.default
 
     def responses_requests(self) -> list[dict[str, Any]]:
+        """Bodies sent to /v1/responses."""
         return [r.body for r in self.requests if r.path == "/v1/responses"]
 
     def chat_requests(self) -> list[dict[str, Any]]:
+        """Bodies sent to /v1/chat/completions."""
         return [r.body for r in self.requests if r.path == "/v1/chat/completions"]
 
     def image_requests(self) -> list[dict[str, Any]]:
+        """Bodies (multipart fields for edits) sent to /v1/images/*."""
         return [r.body for r in self.requests if r.path.startswith("/v1/images")]
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0, message: str = "") -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(message or "condition not met on the fake OpenAI")
-            await asyncio.sleep(0.02)
+    # --- HTTP plumbing -----------------------------------------------------------------------
 
-    # --- HTTP --------------------------------------------------------------------------------
-
-    async def _receive(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
+    async def _read_body(self, request: web.Request) -> dict[str, Any]:
         if request.content_type.startswith("multipart/"):
             body: dict[str, Any] = {}
-            reader = await request.multipart()
-            async for part in reader:
-                data = await part.read()
-                value: Any = data if part.filename else data.decode()
+            async for part in await request.multipart():
+                data = await part.read()  # type: ignore[union-attr]
+                value: Any = bytes(data) if part.filename else bytes(data).decode()  # type: ignore[union-attr]
                 if part.name in body:
-                    existing = body[part.name]
-                    body[part.name] = (existing if isinstance(existing, list) else [existing]) + [value]
+                    previous = body[part.name]
+                    body[part.name] = (previous if isinstance(previous, list) else [previous]) + [value]
                 else:
-                    body[part.name] = value
-        else:
+                    body[str(part.name)] = value
+            return body
+        if not request.can_read_body:
+            return {}
+        try:
             body = await request.json()
-        self.requests.append(Recorded(request.path, body, dict(request.headers)))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return {"_invalid_json": True}
+        return body if isinstance(body, dict) else {"_invalid_json": True}
+
+    def _refuse(self, request: web.Request, body: dict[str, Any]) -> web.Response | None:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
-            return body, self._error(401, "Incorrect API key provided")
-        return body, None
+            return self._error(401, "Incorrect API key provided")
+        if body.get("_invalid_json"):
+            return self._error(400, "We could not parse the JSON body of your request.")
+        return None
 
-    def _error(self, status: int, message: str, retry_after: float | None = None) -> web.Response:
+    @staticmethod
+    def _error(status: int, message: str, retry_after: float | None = None) -> web.Response:
         kind, code = _ERROR_TYPES.get(status, ("server_error", "server_error"))
-        headers = {"x-should-retry": "false"}
-        if retry_after is not None:
-            headers = {"retry-after": str(retry_after)}
-        return web.json_response(
-            {"error": {"message": message, "type": kind, "code": code, "param": None}},
-            status=status, headers=headers,
-        )
+        headers = {"retry-after": f"{retry_after:g}"} if retry_after is not None else {}
+        return web.json_response({"error": {"message": message, "type": kind, "code": code, "param": None}},
+                                 status=status, headers=headers)
 
-    async def _wait(self, reply: Reply) -> None:
-        if reply.hang:
-            await self._stopping.wait()
-            raise ConnectionResetError("fake stopped")
-        if reply.latency:
-            await asyncio.sleep(reply.latency)
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but raise `_Aborted` at once if the fake stops meanwhile."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except asyncio.TimeoutError:
+            return
+        raise _Aborted
+
+    @staticmethod
+    def _cut(request: web.Request) -> web.StreamResponse:
+        """Abort the connection abruptly (no final chunk, no close)."""
+        if request.transport is not None:
+            request.transport.abort()
+        return request.get(_SSE) or web.Response(status=499)
 
     def _text(self, reply: Reply, body: dict[str, Any]) -> str:
         return reply.text if reply.text is not None else f"You said: {last_user_text(body)}"
 
     @staticmethod
     def _chunks(text: str, size: int) -> list[str]:
-        return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+        size = max(1, size)
+        return [text[i:i + size] for i in range(0, len(text), size)] or [""]
 
-    async def _serve(self, request: web.Request, handler: Callable) -> web.StreamResponse:
-        body, refused = await self._receive(request)
+    async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        body = await self._read_body(request)
+        self.requests.append(Recorded(request.path, body, dict(request.headers)))
+        refused = self._refuse(request, body)
         if refused is not None:
             return refused
         reply = self._next_reply(body)
         self.in_flight += 1
         try:
-            await self._wait(reply)
+            if reply.hang:
+                await self._stopping.wait()
+                raise _Aborted
+            if reply.latency:
+                await self._sleep(reply.latency)
             if reply.status is not None:
                 return self._error(reply.status, reply.error_message, reply.retry_after)
             return await handler(request, body, reply)
+        except _Aborted:
+            return self._cut(request)
         finally:
             self.in_flight -= 1
+
+    async def _sse(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        request[_SSE] = response
+        return response
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._respond)
@@ -224,34 +255,42 @@ class FakeOpenAI:
 
     async def _images(self, request: web.Request) -> web.StreamResponse:
         async def handler(_: web.Request, body: dict[str, Any], reply: Reply) -> web.Response:
-            n = int(body.get("n") or 1)
-            data = [{"b64_json": base64.b64encode(tiny_png()).decode()} for _ in range(n)]
-            return web.json_response({"created": int(time.time()), "data": data})
+            count = int(body.get("n") or 1)
+            data = [{"b64_json": base64.b64encode(tiny_png()).decode()} for _ in range(count)]
+            usage = {"input_tokens": 10, "output_tokens": 100, "total_tokens": 110,
+                     "input_tokens_details": {"image_tokens": 0, "text_tokens": 10}}
+            return web.json_response({"created": int(time.time()), "data": data, "usage": usage})
 
         return await self._serve(request, handler)
 
     async def _models(self, request: web.Request) -> web.Response:
-        ids = ["gpt-5.5", "gpt-5.5-mini", "gpt-image-2", "test-model"]
-        models = [{"id": i, "object": "model", "created": 0, "owned_by": "fake"} for i in ids]
-        return web.json_response({"object": "list", "data": models})
+        self.requests.append(Recorded(request.path, {}, dict(request.headers)))
+        refused = self._refuse(request, {})
+        if refused is not None:
+            return refused
+        data = [{"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"} for m in self.models]
+        return web.json_response({"object": "list", "data": data})
 
     # --- Responses API -----------------------------------------------------------------------
 
-    def _usage(self, reply: Reply, body: dict[str, Any], text: str) -> dict[str, Any]:
-        tokens_in, tokens_out = reply.usage or (len(json.dumps(body.get("input", ""))) // 4, len(text) // 4 + 1)
+    @staticmethod
+    def _usage(reply: Reply, body: dict[str, Any], text: str) -> dict[str, Any]:
+        tokens_in, tokens_out = reply.usage or (len(json.dumps(body.get("input", ""))) // 4 + 1, len(text) // 4 + 1)
         return {
-            "input_tokens": tokens_in, "output_tokens": tokens_out,
-            "total_tokens": tokens_in + tokens_out,
+            "input_tokens": tokens_in, "output_tokens": tokens_out, "total_tokens": tokens_in + tokens_out,
             "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens_details": {"reasoning_tokens": 0},
         }
 
-    def _response(self, rid: str, body: dict[str, Any], status: str, output: list, usage: Any) -> dict[str, Any]:
+    @staticmethod
+    def _response(rid: str, body: dict[str, Any], status: str, output: list[Any], usage: Any) -> dict[str, Any]:
         return {
             "id": rid, "object": "response", "created_at": int(time.time()), "status": status,
             "model": body.get("model", "test-model"), "output": output,
-            "parallel_tool_calls": True, "tool_choice": "auto", "tools": body.get("tools") or [],
-            "usage": usage, "error": None, "incomplete_details": None,
+            "parallel_tool_calls": True, "tool_choice": body.get("tool_choice", "auto"),
+            "tools": body.get("tools") or [], "usage": usage, "error": None, "incomplete_details": None,
+            "instructions": body.get("instructions"), "previous_response_id": body.get("previous_response_id"),
+            "metadata": {}, "temperature": 1.0, "top_p": 1.0,
         }
 
     @staticmethod
@@ -259,22 +298,24 @@ class FakeOpenAI:
         content = [{"type": "output_text", "text": text, "annotations": []}]
         return {"id": mid, "type": "message", "role": "assistant", "status": status, "content": content}
 
-    def _wants_search(self, body: dict[str, Any]) -> bool:
-        return any(t.get("type") in ("web_search", "web_search_preview") for t in body.get("tools") or [])
+    @staticmethod
+    def _wants_search(body: dict[str, Any]) -> bool:
+        return any(isinstance(t, dict) and t.get("type") in ("web_search", "web_search_preview")
+                   for t in body.get("tools") or [])
 
     async def _respond(self, request: web.Request, body: dict[str, Any], reply: Reply) -> web.StreamResponse:
         n = next(self._ids)
-        rid, mid, sid = f"resp_{n}", f"msg_{n}", f"ws_{n}"
+        rid, mid, sid = f"resp_{n:06d}", f"msg_{n:06d}", f"ws_{n:06d}"
         text = self._text(reply, body)
         search_item = {"id": sid, "type": "web_search_call", "status": "completed",
-                       "action": {"type": "search", "query": "fake"}}
+                       "action": {"type": "search", "query": last_user_text(body)[:100]}}
         output = ([search_item] if self._wants_search(body) else []) + [self._message_item(mid, text, "completed")]
         usage = self._usage(reply, body, text)
         if not body.get("stream"):
-            return web.json_response(self._response(rid, body, "completed", output, usage))
+            return web.json_response(self._response(rid, body, "completed", output, usage),
+                                     headers={"x-request-id": f"req_{n:06d}"})
 
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
+        response = await self._sse(request)
         seq = itertools.count()
 
         async def send(kind: str, **fields: Any) -> None:
@@ -290,27 +331,25 @@ class FakeOpenAI:
                 await send(f"response.web_search_call.{step}", output_index=0, item_id=sid)
             await send("response.output_item.done", output_index=0, item=search_item)
             index = 1
+        ids = {"item_id": mid, "output_index": index, "content_index": 0}
         await send("response.output_item.added", output_index=index,
                    item={**self._message_item(mid, "", "in_progress"), "content": []})
         part = {"type": "output_text", "text": "", "annotations": []}
-        await send("response.content_part.added", item_id=mid, output_index=index, content_index=0, part=part)
+        await send("response.content_part.added", **ids, part=part)
         for count, delta in enumerate(self._chunks(text, reply.chunk_size)):
             if reply.fail_after_chunks is not None and count >= reply.fail_after_chunks:
-                request.transport.abort()  # type: ignore[union-attr]
-                return response
+                return self._cut(request)
             if reply.error_event_after_chunks is not None and count >= reply.error_event_after_chunks:
                 failed = self._response(rid, body, "failed", [], None)
                 failed["error"] = {"code": "server_error", "message": reply.error_message}
                 await send("response.failed", response=failed)
+                await response.write_eof()
                 return response
-            await send("response.output_text.delta", item_id=mid, output_index=index, content_index=0,
-                       delta=delta, logprobs=[])
+            await send("response.output_text.delta", **ids, delta=delta, logprobs=[])
             if reply.chunk_delay:
-                await asyncio.sleep(reply.chunk_delay)
-        await send("response.output_text.done", item_id=mid, output_index=index, content_index=0,
-                   text=text, logprobs=[])
-        await send("response.content_part.done", item_id=mid, output_index=index, content_index=0,
-                   part={**part, "text": text})
+                await self._sleep(reply.chunk_delay)
+        await send("response.output_text.done", **ids, text=text, logprobs=[])
+        await send("response.content_part.done", **ids, part={**part, "text": text})
         await send("response.output_item.done", output_index=index, item=output[-1])
         await send("response.completed", response=self._response(rid, body, "completed", output, usage))
         await response.write_eof()
@@ -320,22 +359,23 @@ class FakeOpenAI:
 
     async def _complete(self, request: web.Request, body: dict[str, Any], reply: Reply) -> web.StreamResponse:
         n = next(self._ids)
-        cid, created, model = f"chatcmpl-{n}", int(time.time()), body.get("model", "test-model")
+        cid, created, model = f"chatcmpl-{n:06d}", int(time.time()), body.get("model", "test-model")
         text = self._text(reply, body)
-        tokens_in = len(json.dumps(body.get("messages", ""))) // 4
-        usage = {"prompt_tokens": tokens_in, "completion_tokens": len(text) // 4 + 1,
-                 "total_tokens": tokens_in + len(text) // 4 + 1}
+        if reply.usage:
+            tokens_in, tokens_out = reply.usage
+        else:
+            tokens_in, tokens_out = len(json.dumps(body.get("messages", ""))) // 4 + 1, len(text) // 4 + 1
+        usage = {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out}
         if not body.get("stream"):
             return web.json_response({
                 "id": cid, "object": "chat.completion", "created": created, "model": model,
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": text}}],
+                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                             "message": {"role": "assistant", "content": text, "refusal": None}}],
                 "usage": usage,
             })
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
+        response = await self._sse(request)
 
-        async def send(choices: list, **extra: Any) -> None:
+        async def send(choices: list[Any], **extra: Any) -> None:
             chunk = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                      "choices": choices, **extra}
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
@@ -343,11 +383,15 @@ class FakeOpenAI:
         await send([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
         for count, delta in enumerate(self._chunks(text, reply.chunk_size)):
             if reply.fail_after_chunks is not None and count >= reply.fail_after_chunks:
-                request.transport.abort()  # type: ignore[union-attr]
+                return self._cut(request)
+            if reply.error_event_after_chunks is not None and count >= reply.error_event_after_chunks:
+                error = {"message": reply.error_message, "type": "server_error", "code": "server_error"}
+                await response.write(f"data: {json.dumps({'error': error})}\n\n".encode())
+                await response.write_eof()
                 return response
             await send([{"index": 0, "delta": {"content": delta}, "finish_reason": None}])
             if reply.chunk_delay:
-                await asyncio.sleep(reply.chunk_delay)
+                await self._sleep(reply.chunk_delay)
         await send([{"index": 0, "delta": {}, "finish_reason": "stop"}])
         if (body.get("stream_options") or {}).get("include_usage"):
             await send([], usage=usage)

@@ -2,27 +2,51 @@
 
 Tests push events as Slack would (`user_says`), see every Web API call the bot made, read the
 workspace as a person would (threads, edits, files), and inject faults (429, errors, latency,
-dropped sockets).
+dropped sockets). One aiohttp server on 127.0.0.1 serves:
+
+- ``/api/{method}``: the Web API (GET or POST; query, form, multipart and JSON bodies);
+- ``/link/``: the Socket Mode websocket that ``apps.connections.open`` points to;
+- ``/upload/{file_id}`` and ``/files/{file_id}/{name}``: file upload and ``url_private`` downloads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import binascii
 import itertools
 import json
+import math
+import mimetypes
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
-JSON_PARAMS = ("metadata", "blocks", "files", "chunks", "view", "attachments", "prompts")
+from tests.fakes.server import LoopbackServer
+
+#: Parameters that clients send as JSON strings inside form bodies.
+JSON_PARAMS = ("metadata", "blocks", "files", "chunks", "view", "attachments", "prompts",
+               "loading_messages", "unfurl_media")
+
+#: Labels and offsets for the time zones tests use; others get the zone name and offset 0.
+TZ_INFO = {
+    "America/New_York": ("Eastern Standard Time", -18000),
+    "America/Los_Angeles": ("Pacific Standard Time", -28800),
+    "Europe/Paris": ("Central European Time", 3600),
+    "Europe/London": ("Greenwich Mean Time", 0),
+    "Asia/Tokyo": ("Japan Standard Time", 32400),
+    "UTC": ("Coordinated Universal Time", 0),
+}
 
 
 @dataclass
 class ApiCall:
+    """One Web API call as the fake received it (recorded before any fault applies)."""
+
     method: str
     params: dict[str, Any]
     token: str | None
@@ -31,6 +55,8 @@ class ApiCall:
 
 @dataclass
 class Ack:
+    """A Socket Mode ack: seconds since the envelope was sent, and the ack's payload if any."""
+
     latency: float
     payload: Any = None
 
@@ -43,7 +69,9 @@ class _Fault:
     times: int
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
+    """An in-memory Slack workspace served over HTTP and Socket Mode on 127.0.0.1."""
+
     team_id = "T0TEAM"
     bot_user_id = "U0BOT"
     bot_id = "B0BOT"
@@ -51,11 +79,15 @@ class FakeSlack:
     bot_token = "xoxb-test-token"
     app_token = "xapp-test-token"
 
+    name = "fake Slack"
+
     def __init__(self) -> None:
+        super().__init__()
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.ephemerals: list[dict[str, Any]] = []
+        self.reactions: list[dict[str, Any]] = []
         self.views: dict[str, dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self.file_bytes: dict[str, bytes] = {}
@@ -65,13 +97,11 @@ class FakeSlack:
         self.acks: dict[str, Ack] = {}
         self.connections_opened = 0
         self._sent_at: dict[str, float] = {}
-        self._sockets: list[web.WebSocketResponse] = []
+        self._sockets: list[tuple[web.WebSocketResponse, asyncio.BaseTransport | None]] = []
         self._faults: dict[str, list[_Fault]] = {}
         self._latency: dict[str, float] = {}
-        self._ts = itertools.count(1)
+        self._ts = itertools.count(100)
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self._port = 0
         self.add_user(self.bot_user_id, "assistant", display_name="Assistant", is_bot=True)
         self.add_user("U0ALICE", "alice", display_name="Alice", real_name="Alice Martin", tz="Europe/Paris")
         self.add_user("U0BOB", "bob", display_name="Bob", real_name="Bob Stone", tz="America/New_York")
@@ -83,62 +113,70 @@ class FakeSlack:
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}/api/"
+        """The Web API base URL to give ``AsyncWebClient(base_url=...)``."""
+        return f"{self.base}/api/"
 
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
-
-    async def __aenter__(self) -> FakeSlack:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    async def start(self, port: int = 0) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/link/", self._link)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/files/{file_id}/{name}", self._download)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
-    async def stop(self) -> None:
-        for ws in list(self._sockets):
-            await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    async def before_stop(self) -> None:
+        """Close every websocket so the bot's socket client sees the server go."""
+        for ws, transport in list(self._sockets):
+            if ws.closed:
+                continue
+            # A client that no longer answers the close handshake is cut off below instead.
+            with contextlib.suppress(asyncio.TimeoutError, ConnectionError, RuntimeError):
+                await asyncio.wait_for(ws.close(code=1001, message=b"server stopping"), 0.5)
+            if transport is not None and not transport.is_closing():
+                transport.abort()
 
     # --- workspace ---------------------------------------------------------------------------
 
     def add_user(self, user_id: str, name: str, *, display_name: str | None = None,
-                 real_name: str | None = None, tz: str = "America/New_York", is_bot: bool = False) -> None:
+                 real_name: str | None = None, tz: str = "America/New_York", tz_label: str | None = None,
+                 tz_offset: int | None = None, is_bot: bool = False) -> dict[str, Any]:
+        """Add (or replace) a workspace member and return its users.info record."""
+        label, offset = TZ_INFO.get(tz, (tz, 0))
         self.users[user_id] = {
             "id": user_id, "team_id": self.team_id, "name": name, "real_name": real_name or name,
-            "tz": tz, "tz_label": tz, "tz_offset": 0, "is_bot": is_bot,
+            "tz": tz, "tz_label": tz_label or label, "tz_offset": offset if tz_offset is None else tz_offset,
+            "is_bot": is_bot, "deleted": False,
             "profile": {"display_name": display_name or "", "real_name": real_name or name},
         }
+        return self.users[user_id]
 
-    def add_channel(self, channel_id: str, name: str, *, is_im: bool = False, user: str | None = None) -> None:
-        self.channels[channel_id] = {"id": channel_id, "name": name, "is_im": is_im, "user": user}
+    def add_channel(self, channel_id: str, name: str, *, is_im: bool = False,
+                    user: str | None = None) -> dict[str, Any]:
+        """Add a channel; ids starting with D are IMs (with `user`)."""
+        is_im = is_im or channel_id.startswith("D")
+        self.channels[channel_id] = {
+            "id": channel_id, "name": name, "is_im": is_im, "is_channel": not is_im,
+            "is_private": False, "is_member": True, "user": user,
+        }
         self.messages.setdefault(channel_id, [])
+        return self.channels[channel_id]
 
     def _new_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
 
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids):08d}"
+
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """The stored message `ts` of `channel`, or None."""
         return next((m for m in self.messages.get(channel, []) if m["ts"] == ts), None)
 
     def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
-        return [m for m in self.messages.get(channel, []) if m["ts"] == thread_ts or m.get("thread_ts") == thread_ts]
+        """The thread root and its replies, oldest first."""
+        found = [m for m in self.messages.get(channel, [])
+                 if m["ts"] == thread_ts or m.get("thread_ts") == thread_ts]
+        return sorted(found, key=lambda m: m["ts"])
 
     def bot_messages(self, channel: str, thread_ts: str | None = None) -> list[dict[str, Any]]:
+        """Messages the bot posted in `channel` (only in that thread if `thread_ts` is given)."""
         source = self.thread(channel, thread_ts) if thread_ts else self.messages.get(channel, [])
         return [m for m in source if m.get("bot_id") == self.bot_id]
 
@@ -154,6 +192,9 @@ class FakeSlack:
 
     def post_as_user(self, user: str, channel: str, text: str, *, thread_ts: str | None = None,
                      files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Store a message written by a person, without pushing any event."""
+        if channel not in self.channels:
+            raise KeyError(f"unknown channel {channel}")
         message: dict[str, Any] = {"type": "message", "ts": self._new_ts(), "user": user, "text": text}
         if thread_ts:
             message["thread_ts"] = thread_ts
@@ -163,65 +204,79 @@ class FakeSlack:
 
     async def user_says(self, user: str, channel: str, text: str, *, thread_ts: str | None = None,
                         files: list[dict[str, Any]] | None = None) -> str:
+        """Post as a person and push the events Slack would send; returns the message ts.
+
+        In a channel, a text mentioning the bot first pushes ``app_mention``; a ``message``
+        event is always pushed (with ``subtype: file_share`` when files are attached, as Slack does).
+        """
         message = self.post_as_user(user, channel, text, thread_ts=thread_ts, files=files)
         event: dict[str, Any] = {"user": user, "text": text, "ts": message["ts"], "event_ts": message["ts"],
                                  "channel": channel, "team": self.team_id}
         if thread_ts:
             event["thread_ts"] = thread_ts
-        if files:
-            event["files"] = files
         is_im = self.channels[channel]["is_im"]
         if not is_im and f"<@{self.bot_user_id}>" in text:
             await self.push_event({"type": "app_mention", **event})
         message_event = {"type": "message", **event, "channel_type": "im" if is_im else "channel"}
         if files:
+            message_event["files"] = files
             message_event["subtype"] = "file_share"
         await self.push_event(message_event)
         return message["ts"]
 
-    def add_file(self, name: str, content: bytes, mimetype: str, *, user: str = "U0ALICE") -> dict[str, Any]:
-        file_id = f"F{next(self._ids):08d}"
-        info = {
-            "id": file_id, "name": name, "title": name, "mimetype": mimetype, "size": len(content),
-            "user": user, "url_private": f"{self.base}/files/{file_id}/{name}",
-            "url_private_download": f"{self.base}/files/{file_id}/{name}",
+    def _file_record(self, file_id: str, name: str, mimetype: str, size: int, user: str) -> dict[str, Any]:
+        url = f"{self.base}/files/{file_id}/{name}"
+        record = {
+            "id": file_id, "name": name, "title": name, "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1] if "." in name else "binary", "size": size,
+            "user": user, "created": int(time.time()), "url_private": url, "url_private_download": url,
         }
-        self.files[file_id] = info
-        self.file_bytes[file_id] = content
-        return info
+        self.files[file_id] = record
+        return record
 
-    # --- faults ------------------------------------------------------------------------------
+    def add_file(self, name: str, content: bytes, mimetype: str, *, user: str = "U0ALICE") -> dict[str, Any]:
+        """Register a file a person uploaded; returns its file dict (for ``user_says(files=[...])``)."""
+        record = self._file_record(self._new_id("F"), name, mimetype, len(content), user)
+        self.file_bytes[record["id"]] = content
+        return record
+
+    # --- faults and waiting ------------------------------------------------------------------
 
     def fail(self, method: str, *, error: str = "ratelimited", status: int | None = None,
              retry_after: float = 1, times: int = 1) -> None:
+        """Make the next `times` calls of `method` fail (429 + Retry-After for ``ratelimited``)."""
         if status is None:
             status = 429 if error == "ratelimited" else 200
         self._faults.setdefault(method, []).append(_Fault(error, status, retry_after, times))
 
     def set_latency(self, method: str, seconds: float) -> None:
+        """Delay every response of `method` ("*" = all methods) by `seconds`."""
         self._latency[method] = seconds
 
     def calls_to(self, method: str) -> list[ApiCall]:
+        """The recorded calls of one Web API method."""
         return [c for c in self.calls if c.method == method]
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0, message: str = "") -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(message or "condition not met on the fake Slack")
-            await asyncio.sleep(0.02)
 
     # --- Socket Mode -------------------------------------------------------------------------
 
+    def _open_sockets(self) -> list[web.WebSocketResponse]:
+        return [ws for ws, _ in self._sockets if not ws.closed]
+
+    @property
+    def connected(self) -> bool:
+        """Whether a Socket Mode connection is open now."""
+        return bool(self._open_sockets())
+
     async def wait_connected(self, count: int = 1, timeout: float = 5.0) -> None:
+        """Wait until `count` connections were opened in all and one is open now."""
         await self.wait_for(
-            lambda: self.connections_opened >= count and any(not ws.closed for ws in self._sockets),
-            timeout, f"no Socket Mode connection #{count}",
+            lambda: self.connections_opened >= count and bool(self._open_sockets()),
+            timeout, f"no Socket Mode connection #{count} (opened so far: {self.connections_opened})",
         )
 
     async def _send(self, envelope: dict[str, Any]) -> str:
-        await self.wait_for(lambda: any(not ws.closed for ws in self._sockets), 5.0, "no socket to push to")
-        ws = [ws for ws in self._sockets if not ws.closed][-1]
+        await self.wait_for(lambda: bool(self._open_sockets()), 5.0, "no Socket Mode connection to push to")
+        ws = self._open_sockets()[-1]
         envelope_id = envelope["envelope_id"]
         self.envelopes[envelope_id] = envelope
         self._sent_at[envelope_id] = time.monotonic()
@@ -230,9 +285,10 @@ class FakeSlack:
 
     async def push_event(self, event: dict[str, Any], *, event_id: str | None = None,
                          retry_attempt: int = 0, retry_reason: str = "") -> str:
+        """Send an ``events_api`` envelope holding `event`; returns its envelope_id."""
         payload = {
             "token": "x", "team_id": self.team_id, "api_app_id": self.app_id, "event": event,
-            "type": "event_callback", "event_id": event_id or f"Ev{next(self._ids):08d}",
+            "type": "event_callback", "event_id": event_id or self._new_id("Ev"),
             "event_time": int(time.time()),
             "authorizations": [{"team_id": self.team_id, "user_id": self.bot_user_id, "is_bot": True}],
         }
@@ -243,12 +299,14 @@ class FakeSlack:
 
     async def push_envelope(self, type: str, payload: dict[str, Any], *,
                             accepts_response_payload: bool = False) -> str:
+        """Send any envelope (``slash_commands``, ``interactive``...); returns its envelope_id."""
         return await self._send({
             "envelope_id": str(uuid.uuid4()), "type": type, "payload": payload,
             "accepts_response_payload": accepts_response_payload,
         })
 
     async def redeliver(self, envelope_id: str, *, retry_reason: str = "timeout") -> str:
+        """Resend an envelope's payload (same event_id) as Slack's retry: new envelope_id, attempt+1."""
         old = self.envelopes[envelope_id]
         return await self._send({
             **old, "envelope_id": str(uuid.uuid4()),
@@ -256,54 +314,72 @@ class FakeSlack:
         })
 
     async def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> Ack:
-        await self.wait_for(lambda: envelope_id in self.acks, timeout, f"no ack for {envelope_id}")
+        """Wait for the client's ack of one envelope."""
+        await self.wait_for(lambda: envelope_id in self.acks, timeout, f"no ack for envelope {envelope_id}")
         return self.acks[envelope_id]
 
     def ack_latencies(self) -> list[float]:
+        """Seconds between sending each acked envelope and receiving its ack."""
         return [ack.latency for ack in self.acks.values()]
 
     async def disconnect(self, reason: str = "refresh_requested") -> None:
-        for ws in [ws for ws in self._sockets if not ws.closed][-1:]:
+        """Send a ``disconnect`` frame on the current connection; the client reconnects by itself."""
+        for ws in self._open_sockets()[-1:]:
             await ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}})
 
     async def drop_connections(self) -> None:
-        for ws in self._sockets:
-            transport = getattr(ws, "_fake_transport", None)
-            if transport is not None:
+        """Cut every connection at the TCP level, with no close frame (a network loss)."""
+        for _, transport in self._sockets:
+            if transport is not None and not transport.is_closing():
                 transport.abort()
 
     async def _link(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True, heartbeat=None)
+        ws = web.WebSocketResponse(autoping=True, heartbeat=None, timeout=1.0)
         await ws.prepare(request)
-        ws._fake_transport = request.transport  # type: ignore[attr-defined]
-        self._sockets.append(ws)
+        entry = (ws, request.transport)
+        self._sockets.append(entry)
         self.connections_opened += 1
-        await ws.send_json({
-            "type": "hello", "num_connections": 1,
-            "debug_info": {"host": "fake", "build_number": 1, "approximate_connection_time": 18060},
-            "connection_info": {"app_id": self.app_id},
-        })
-        async for frame in ws:
-            if frame.type != WSMsgType.TEXT:
-                continue
-            data = json.loads(frame.data)
-            envelope_id = data.get("envelope_id")
-            if envelope_id:
-                sent = self._sent_at.get(envelope_id, time.monotonic())
-                self.acks[envelope_id] = Ack(time.monotonic() - sent, data.get("payload"))
+        try:
+            await ws.send_json({
+                "type": "hello", "num_connections": 1,
+                "debug_info": {"host": "fake", "build_number": 1, "approximate_connection_time": 18060},
+                "connection_info": {"app_id": self.app_id},
+            })
+            async for frame in ws:
+                if frame.type == WSMsgType.TEXT:
+                    self._on_frame(frame.data)
+        except ConnectionError:
+            pass
+        finally:
+            self._sockets.remove(entry)
         return ws
 
-    # --- Web API -----------------------------------------------------------------------------
+    def _on_frame(self, text: str) -> None:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            return
+        envelope_id = data.get("envelope_id") if isinstance(data, dict) else None
+        if envelope_id and envelope_id not in self.acks:
+            sent = self._sent_at.get(envelope_id, time.monotonic())
+            self.acks[envelope_id] = Ack(time.monotonic() - sent, data.get("payload"))
+
+    # --- Web API plumbing --------------------------------------------------------------------
 
     async def _params(self, request: web.Request) -> dict[str, Any]:
         params: dict[str, Any] = dict(request.query)
         if request.method == "POST" and request.can_read_body:
             if request.content_type == "application/json":
-                params.update(await request.json())
+                try:
+                    body = await request.json()
+                except json.JSONDecodeError:
+                    body = {}
+                params.update(body if isinstance(body, dict) else {})
             else:
-                params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+                form = await request.post()
+                params.update({k: v for k, v in form.items() if isinstance(v, str)})
         for key in JSON_PARAMS:
-            if isinstance(params.get(key), str):
+            if isinstance(params.get(key), str) and params[key][:1] in ("{", "["):
                 try:
                     params[key] = json.loads(params[key])
                 except json.JSONDecodeError:
@@ -314,18 +390,18 @@ class FakeSlack:
         method = request.match_info["method"]
         params = await self._params(request)
         auth = request.headers.get("Authorization", "")
-        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
         self.calls.append(ApiCall(method, params, token))
         delay = self._latency.get(method, self._latency.get("*", 0))
         if delay:
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
         faults = self._faults.get(method)
         if faults:
             fault = faults[0]
             fault.times -= 1
             if fault.times <= 0:
                 faults.pop(0)
-            headers = {"Retry-After": str(int(fault.retry_after))} if fault.status == 429 else {}
+            headers = {"Retry-After": str(math.ceil(fault.retry_after))} if fault.status == 429 else {}
             return web.json_response({"ok": False, "error": fault.error}, status=fault.status, headers=headers)
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         if token != expected:
@@ -341,6 +417,25 @@ class FakeSlack:
     @staticmethod
     def _err(error: str) -> dict[str, Any]:
         return {"ok": False, "error": error}
+
+    @staticmethod
+    def _truthy(value: Any) -> bool:
+        return value is True or str(value).lower() in ("true", "1")
+
+    @staticmethod
+    def _page(items: list[dict[str, Any]], p: dict[str, Any], default: int) -> dict[str, Any]:
+        """One page of `items`; the cursor is the base64 of the next offset."""
+        try:
+            limit = max(1, int(p.get("limit") or default))
+            start = int(base64.b64decode(p["cursor"]).decode()) if p.get("cursor") else 0
+        except (ValueError, binascii.Error):
+            return {"ok": False, "error": "invalid_cursor"}
+        page = items[start:start + limit]
+        more = start + limit < len(items)
+        cursor = base64.b64encode(str(start + limit).encode()).decode() if more else ""
+        return {"messages": page, "has_more": more, "response_metadata": {"next_cursor": cursor}}
+
+    # --- Web API methods ---------------------------------------------------------------------
 
     def _m_auth_test(self, p: dict[str, Any]) -> dict[str, Any]:
         return {"url": "https://fake.slack.com/", "team": "Fake", "user": "assistant",
@@ -365,7 +460,7 @@ class FakeSlack:
             return self._err("channel_not_found")
         if not p.get("text") and not p.get("blocks"):
             return self._err("no_text")
-        message = self._store(channel, self._bot_message(p, p.get("text", "")))
+        message = self._store(channel, self._bot_message(p, p.get("text") or ""))
         return {"channel": channel, "ts": message["ts"], "message": message}
 
     def _m_chat_update(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -386,21 +481,10 @@ class FakeSlack:
         return {"channel": p["channel"], "ts": p["ts"]}
 
     def _m_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
+        if p.get("channel") not in self.channels:
+            return self._err("channel_not_found")
         self.ephemerals.append({k: p.get(k) for k in ("channel", "user", "text", "thread_ts", "blocks")})
         return {"message_ts": self._new_ts()}
-
-    @staticmethod
-    def _page(items: list[dict[str, Any]], p: dict[str, Any], default: int) -> dict[str, Any]:
-        limit = int(p.get("limit") or default)
-        start = int(base64.b64decode(p["cursor"]).decode()) if p.get("cursor") else 0
-        page = items[start : start + limit]
-        more = start + limit < len(items)
-        cursor = base64.b64encode(str(start + limit).encode()).decode() if more else ""
-        return {"messages": page, "has_more": more, "response_metadata": {"next_cursor": cursor}}
-
-    @staticmethod
-    def _truthy(value: Any) -> bool:
-        return value in (True, 1) or str(value).lower() in ("true", "1")
 
     def _m_conversations_replies(self, p: dict[str, Any]) -> dict[str, Any]:
         channel = p.get("channel", "")
@@ -420,40 +504,57 @@ class FakeSlack:
             return self._err("channel_not_found")
         inclusive = self._truthy(p.get("inclusive"))
         latest, oldest = p.get("latest"), p.get("oldest")
-        items = [m for m in self.messages[channel] if m.get("thread_ts") in (None, m["ts"])]
+        items = [dict(m) for m in self.messages[channel] if m.get("thread_ts") in (None, m["ts"])]
         if latest:
             items = [m for m in items if m["ts"] < latest or (inclusive and m["ts"] == latest)]
         if oldest:
             items = [m for m in items if m["ts"] > oldest or (inclusive and m["ts"] == oldest)]
-        return self._page(list(reversed(items)), p, 100)
+        if not self._truthy(p.get("include_all_metadata")):
+            for m in items:
+                m.pop("metadata", None)
+        items.sort(key=lambda m: m["ts"], reverse=True)
+        return self._page(items, p, 100)
 
     def _m_conversations_info(self, p: dict[str, Any]) -> dict[str, Any]:
         channel = self.channels.get(p.get("channel", ""))
-        return {"channel": channel} if channel else self._err("channel_not_found")
+        return {"channel": dict(channel)} if channel else self._err("channel_not_found")
 
     def _m_users_info(self, p: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(p.get("user", ""))
-        return {"user": user} if user else self._err("user_not_found")
+        return {"user": dict(user)} if user else self._err("user_not_found")
+
+    def _reaction(self, p: dict[str, Any], action: str) -> dict[str, Any]:
+        if self.message(p.get("channel", ""), p.get("timestamp", "")) is None:
+            return self._err("message_not_found")
+        self.reactions.append({"action": action, "channel": p["channel"], "timestamp": p["timestamp"],
+                               "name": p.get("name")})
+        return {}
+
+    def _m_reactions_add(self, p: dict[str, Any]) -> dict[str, Any]:
+        return self._reaction(p, "add")
+
+    def _m_reactions_remove(self, p: dict[str, Any]) -> dict[str, Any]:
+        return self._reaction(p, "remove")
 
     def _ok(self, p: dict[str, Any]) -> dict[str, Any]:
         return {}
 
-    _m_reactions_add = _m_reactions_remove = _ok
     _m_assistant_threads_setStatus = _m_assistant_threads_setTitle = _ok
     _m_assistant_threads_setSuggestedPrompts = _ok
 
     def _store_view(self, p: dict[str, Any]) -> dict[str, Any]:
-        view_id = p.get("view_id") or f"V{next(self._ids):08d}"
+        view_id = p.get("view_id") or self._new_id("V")
         view = {**(p.get("view") or {}), "id": view_id}
         self.views[view_id] = view
         return {"view": view}
 
     _m_views_open = _m_views_update = _m_views_push = _m_views_publish = _store_view
 
-    def _stream_text(self, p: dict[str, Any]) -> str:
+    @staticmethod
+    def _stream_text(p: dict[str, Any]) -> str:
         text = p.get("markdown_text") or ""
         for chunk in p.get("chunks") or []:
-            if chunk.get("type") == "markdown_text":
+            if isinstance(chunk, dict) and chunk.get("type") == "markdown_text":
                 text += chunk.get("text", "")
         return text
 
@@ -466,7 +567,9 @@ class FakeSlack:
 
     def _m_chat_appendStream(self, p: dict[str, Any]) -> dict[str, Any]:
         message = self.message(p.get("channel", ""), p.get("ts", ""))
-        if message is None or not message.get("streaming"):
+        if message is None:
+            return self._err("message_not_found")
+        if not message.get("streaming"):
             return self._err("message_not_in_streaming_state")
         message["text"] += self._stream_text(p)
         return {"channel": p["channel"], "ts": p["ts"]}
@@ -476,60 +579,66 @@ class FakeSlack:
         if result.get("ok") is False:
             return result
         message = self.message(p["channel"], p["ts"])
-        message["streaming"] = False  # type: ignore[index]
+        assert message is not None
+        message["streaming"] = False
+        for key in ("blocks", "metadata"):
+            if p.get(key):
+                message[key] = p[key]
         return {"channel": p["channel"], "ts": p["ts"], "message": message}
 
     # --- files -------------------------------------------------------------------------------
 
     def _m_files_getUploadURLExternal(self, p: dict[str, Any]) -> dict[str, Any]:
-        file_id = f"F{next(self._ids):08d}"
-        name = p.get("filename", "file")
-        self.files[file_id] = {
-            "id": file_id, "name": name, "title": name, "mimetype": "application/octet-stream",
-            "size": int(p.get("length") or 0), "user": self.bot_user_id,
-            "url_private": f"{self.base}/files/{file_id}/{name}",
-            "url_private_download": f"{self.base}/files/{file_id}/{name}",
-        }
-        return {"upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}
+        name = p.get("filename") or "file"
+        mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        record = self._file_record(self._new_id("F"), name, mimetype, int(p.get("length") or 0),
+                                   self.bot_user_id)
+        return {"upload_url": f"{self.base}/upload/{record['id']}", "file_id": record["id"]}
 
     def _m_files_completeUploadExternal(self, p: dict[str, Any]) -> dict[str, Any]:
-        files = [self.files[f["id"]] for f in p.get("files") or [] if f.get("id") in self.files]
-        if not files:
+        specs = [f for f in p.get("files") or [] if isinstance(f, dict)]
+        if not specs or any(f.get("id") not in self.files for f in specs):
             return self._err("file_not_found")
-        for f, spec in zip(files, p.get("files") or []):
-            f["title"] = spec.get("title") or f["title"]
-        channel = p.get("channel_id") or p.get("channels")
-        if channel in self.channels:
+        files = []
+        for spec in specs:
+            record = self.files[spec["id"]]
+            record["title"] = spec.get("title") or record["title"]
+            files.append(record)
+        channel = p.get("channel_id") or (p.get("channels") or "").split(",")[0]
+        if channel:
+            if channel not in self.channels:
+                return self._err("channel_not_found")
             message = self._bot_message(p, p.get("initial_comment") or "")
             message["files"] = files
             self._store(channel, message)
         return {"files": files}
 
     def _m_files_info(self, p: dict[str, Any]) -> dict[str, Any]:
-        info = self.files.get(p.get("file", ""))
-        return {"file": info} if info else self._err("file_not_found")
+        record = self.files.get(p.get("file", ""))
+        return {"file": record} if record else self._err("file_not_found")
 
     async def _upload(self, request: web.Request) -> web.Response:
         file_id = request.match_info["file_id"]
         if file_id not in self.files:
-            return web.Response(status=404)
+            return web.Response(status=404, text="not found")
         if request.content_type.startswith("multipart/"):
             data = b""
             async for part in await request.multipart():
-                data += await part.read()
+                data += await part.read()  # type: ignore[union-attr]
         else:
             data = await request.read()
         self.file_bytes[file_id] = data
         self.files[file_id]["size"] = len(data)
-        return web.Response(text="OK")
+        return web.Response(text=f"OK - {len(data)}")
 
     async def _download(self, request: web.Request) -> web.Response:
         file_id = request.match_info["file_id"]
         authorized = request.headers.get("Authorization") == f"Bearer {self.bot_token}"
         self.downloads.append((file_id, authorized))
         if not authorized:
-            return web.Response(status=403, text="<html>Sign in to Slack</html>", content_type="text/html")
+            return web.Response(status=403, text="<!DOCTYPE html><html><body>Sign in to Slack</body></html>",
+                                content_type="text/html")
         if file_id not in self.file_bytes:
-            return web.Response(status=404)
+            return web.Response(status=404, text="not found")
         mimetype = self.files[file_id].get("mimetype", "application/octet-stream")
         return web.Response(body=self.file_bytes[file_id], content_type=mimetype)

@@ -1,0 +1,535 @@
+"""Protocol fidelity of the loopback fakes, checked with the real SDKs.
+
+slack_sdk's AsyncWebClient, slack_bolt's AsyncApp + AsyncSocketModeHandler and openai's AsyncOpenAI
+(including the strict ``responses.stream()`` helper and ``_strict_response_validation``) all talk
+to the fakes over real sockets. Nothing here imports the bot's own code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import struct
+import time
+import zlib
+from typing import Any, AsyncIterator, Callable
+
+import aiohttp
+import openai
+import pytest
+from openai import AsyncOpenAI
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from tests.fakes.openai import FakeOpenAI, Reply, tiny_png
+from tests.fakes.slack import FakeSlack
+
+@pytest.fixture(autouse=True)
+def _no_server_errors(caplog: pytest.LogCaptureFixture) -> Any:
+    """The fakes' aiohttp servers must not log handler errors (e.g. when a reply is cut)."""
+    with caplog.at_level(logging.ERROR, logger="aiohttp"):
+        yield
+    errors = [r for r in caplog.records if r.name.startswith("aiohttp") and r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+
+
+@pytest.fixture
+async def fake_ai() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as fake:
+        yield fake
+
+
+def web_client(slack: FakeSlack, token: str | None = None) -> AsyncWebClient:
+    return AsyncWebClient(base_url=slack.api_url, token=token or slack.bot_token)
+
+
+@contextlib.asynccontextmanager
+async def oai(fake: FakeOpenAI, **kwargs: Any) -> AsyncIterator[AsyncOpenAI]:
+    client = AsyncOpenAI(base_url=fake.base_url, api_key=kwargs.pop("api_key", "sk-test"), max_retries=0, **kwargs)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@contextlib.asynccontextmanager
+async def bolt(slack: FakeSlack, setup: Callable[[AsyncApp], None], *,
+               ping_interval: float = 10) -> AsyncIterator[AsyncSocketModeHandler]:
+    """A real bolt app on Socket Mode against the fake, closed on exit."""
+    app = AsyncApp(client=web_client(slack))
+    setup(app)
+    handler = AsyncSocketModeHandler(app, slack.app_token, ping_interval=ping_interval)
+    await handler.connect_async()
+    try:
+        await slack.wait_connected()
+        yield handler
+    finally:
+        await handler.close_async()
+
+
+def echo_app(app: AsyncApp) -> None:
+    @app.event("message")
+    async def on_message(event: dict[str, Any], client: AsyncWebClient) -> None:
+        await client.chat_postMessage(channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"],
+                                      text=f"echo: {event['text']}")
+
+
+# --- Slack Web API --------------------------------------------------------------------------
+
+
+async def test_post_message_and_paginate_replies(slack: FakeSlack) -> None:
+    client = web_client(slack)
+    root = await client.chat_postMessage(channel="C0GENERAL", text="root")
+    assert root["message"]["bot_id"] == slack.bot_id and root["message"]["user"] == slack.bot_user_id
+    for i in range(4):
+        await client.chat_postMessage(channel="C0GENERAL", thread_ts=root["ts"], text=f"reply {i}")
+
+    texts, cursor, pages = [], None, 0
+    while True:
+        page = await client.conversations_replies(channel="C0GENERAL", ts=root["ts"], limit=2, cursor=cursor)
+        pages += 1
+        texts += [m["text"] for m in page["messages"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        assert page["has_more"] == bool(cursor)
+        if not cursor:
+            break
+    assert pages == 3
+    assert texts == ["root", "reply 0", "reply 1", "reply 2", "reply 3"]
+    stored = slack.thread("C0GENERAL", root["ts"])
+    assert [m["ts"] for m in stored] == sorted({m["ts"] for m in stored})
+    assert stored[0]["reply_count"] == 4 and stored[0]["thread_ts"] == root["ts"]
+    assert len(slack.bot_messages("C0GENERAL", root["ts"])) == 5
+    # bolt-style string limit, and an unknown thread
+    assert len((await client.conversations_replies(channel="C0GENERAL", ts=root["ts"], limit="3"))["messages"]) == 3
+    with pytest.raises(SlackApiError) as missing:
+        await client.conversations_replies(channel="C0GENERAL", ts="1.000000")
+    assert missing.value.response["error"] == "thread_not_found"
+
+
+async def test_metadata_only_with_include_all_metadata(slack: FakeSlack) -> None:
+    client = web_client(slack)
+    metadata = {"event_type": "bot_answer", "event_payload": {"kind": "answer"}}
+    ts = (await client.chat_postMessage(channel="D0ALICE", text="hi", metadata=metadata))["ts"]
+    assert slack.message("D0ALICE", ts)["metadata"] == metadata  # type: ignore[index]
+    plain = await client.conversations_replies(channel="D0ALICE", ts=ts)
+    assert "metadata" not in plain["messages"][0]
+    full = await client.conversations_replies(channel="D0ALICE", ts=ts, include_all_metadata=True)
+    assert full["messages"][0]["metadata"] == metadata
+    # form-encoded call: metadata arrives as a JSON string and is decoded
+    await client.api_call("chat.update", params={"channel": "D0ALICE", "ts": ts, "text": "edited",
+                                                 "metadata": json.dumps({**metadata, "event_type": "v2"})})
+    assert slack.message("D0ALICE", ts)["metadata"]["event_type"] == "v2"  # type: ignore[index]
+    assert "edited" in slack.message("D0ALICE", ts)  # type: ignore[operator]
+
+
+async def test_ratelimit_retried_after_retry_after(slack: FakeSlack) -> None:
+    client = web_client(slack)
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=1))
+    slack.fail("chat.postMessage", retry_after=1)
+    response = await client.chat_postMessage(channel="D0BOB", text="after the limit")
+    assert response["ok"]
+    first, second = slack.calls_to("chat.postMessage")
+    assert 0.95 <= second.time - first.time < 2.5  # slack_sdk sleeps Retry-After + random()
+    assert [m["text"] for m in slack.bot_messages("D0BOB")] == ["after the limit"]
+
+    bare = web_client(slack)  # no rate-limit handler: the 429 surfaces
+    slack.fail("users.info")
+    with pytest.raises(SlackApiError) as limited:
+        await bare.users_info(user="U0BOB")
+    assert limited.value.response.status_code == 429
+    assert limited.value.response.headers["Retry-After"] == "1"
+
+
+async def test_auth_errors_and_faults(slack: FakeSlack) -> None:
+    with pytest.raises(SlackApiError) as wrong:
+        await web_client(slack, token="xoxb-wrong").auth_test()
+    assert wrong.value.response["error"] == "invalid_auth"
+    with pytest.raises(SlackApiError) as app_token:
+        await web_client(slack, token=slack.app_token).auth_test()
+    assert app_token.value.response["error"] == "invalid_auth"
+    with pytest.raises(SlackApiError):
+        await web_client(slack).apps_connections_open(app_token="xapp-wrong")
+    opened = await web_client(slack).apps_connections_open(app_token=slack.app_token)
+    assert opened["url"].startswith(f"ws://127.0.0.1:{slack.port}/link/?ticket=")
+
+    client = web_client(slack)
+    identity = await client.auth_test()
+    assert (identity["team_id"], identity["user_id"], identity["bot_id"]) == ("T0TEAM", "U0BOT", "B0BOT")
+    with pytest.raises(SlackApiError) as unknown:
+        await client.api_call("nope.nothing")
+    assert unknown.value.response["error"] == "unknown_method"
+    slack.fail("chat.postMessage", error="msg_too_long", times=2)
+    for _ in range(2):
+        with pytest.raises(SlackApiError) as too_long:
+            await client.chat_postMessage(channel="D0ALICE", text="x")
+        assert too_long.value.response.status_code == 200
+        assert too_long.value.response["error"] == "msg_too_long"
+    assert (await client.chat_postMessage(channel="D0ALICE", text="x"))["ok"]
+    with pytest.raises(SlackApiError) as no_channel:
+        await client.chat_postMessage(channel="C0NOPE", text="x")
+    assert no_channel.value.response["error"] == "channel_not_found"
+    assert len(slack.calls_to("chat.postMessage")) == 4  # recorded before the faults applied
+
+    slack.set_latency("auth.test", 0.3)
+    started = time.monotonic()
+    await client.auth_test()
+    assert time.monotonic() - started >= 0.3
+
+
+async def test_workspace_methods(slack: FakeSlack) -> None:
+    client = web_client(slack)
+    alice = (await client.users_info(user="U0ALICE"))["user"]
+    assert alice["tz"] == "Europe/Paris" and alice["profile"]["display_name"] == "Alice"
+    assert alice["tz_offset"] == 3600 and not alice["is_bot"]
+    assert (await client.users_info(user="U0BOT"))["user"]["is_bot"]
+    with pytest.raises(SlackApiError):
+        await client.users_info(user="U0NOBODY")
+    assert (await client.conversations_info(channel="D0BOB"))["channel"]["is_im"]
+
+    first = slack.post_as_user("U0BOB", "C0GENERAL", "one")
+    slack.post_as_user("U0BOB", "C0GENERAL", "in thread", thread_ts=first["ts"])
+    second = slack.post_as_user("U0ALICE", "C0GENERAL", "two")
+    history = await client.conversations_history(channel="C0GENERAL", limit=1)
+    assert [m["text"] for m in history["messages"]] == ["two"] and history["has_more"]
+    older = await client.conversations_history(channel="C0GENERAL", cursor=history["response_metadata"]["next_cursor"])
+    assert [m["text"] for m in older["messages"]] == ["one"]
+    upto = await client.conversations_history(channel="C0GENERAL", latest=second["ts"], inclusive=True)
+    assert [m["text"] for m in upto["messages"]] == ["two", "one"]
+
+    posted = await client.chat_postMessage(channel="C0GENERAL", thread_ts=first["ts"], text="bot")
+    await client.reactions_add(channel="C0GENERAL", timestamp=first["ts"], name="eyes")
+    await client.chat_postEphemeral(channel="C0GENERAL", user="U0BOB", text="only you", thread_ts=first["ts"])
+    assert slack.ephemerals[0]["user"] == "U0BOB" and slack.ephemerals[0]["thread_ts"] == first["ts"]
+    view = await client.views_open(trigger_id="t", view={"type": "modal", "title": {"type": "plain_text", "text": "x"}})
+    assert view["view"]["id"] in slack.views
+    await client.assistant_threads_setStatus(channel_id="D0ALICE", thread_ts=first["ts"], status="thinking…")
+    await client.chat_delete(channel="C0GENERAL", ts=posted["ts"])
+    assert slack.message("C0GENERAL", posted["ts"]) is None
+
+
+async def test_chat_stream(slack: FakeSlack) -> None:
+    client = web_client(slack)
+    root = slack.post_as_user("U0ALICE", "D0ALICE", "stream please")
+    stream = await client.chat_stream(channel="D0ALICE", thread_ts=root["ts"], recipient_team_id=slack.team_id,
+                                      recipient_user_id="U0ALICE", buffer_size=5)
+    for piece in ("Hello ", "streamed ", "world"):
+        await stream.append(markdown_text=piece)
+    await stream.stop(markdown_text="!")
+    [reply] = slack.bot_messages("D0ALICE", root["ts"])
+    assert reply["text"] == "Hello streamed world!"
+    assert [c.method for c in slack.calls if c.method.startswith("chat.")][0] == "chat.startStream"
+    with pytest.raises(SlackApiError) as stopped:
+        await client.chat_appendStream(channel="D0ALICE", ts=reply["ts"], markdown_text="late")
+    assert stopped.value.response["error"] == "message_not_in_streaming_state"
+
+
+async def test_file_upload_and_download(slack: FakeSlack) -> None:
+    client = web_client(slack)
+    root = slack.post_as_user("U0ALICE", "D0ALICE", "draw me something")
+    png = tiny_png()
+    result = await client.files_upload_v2(channel="D0ALICE", thread_ts=root["ts"], content=png, filename="a.png",
+                                          initial_comment="here it is")
+    file_id = result["file"]["id"]
+    [reply] = slack.bot_messages("D0ALICE", root["ts"])
+    assert reply["text"] == "here it is" and reply["files"][0]["id"] == file_id
+    assert reply["files"][0]["mimetype"] == "image/png" and slack.file_bytes[file_id] == png
+    info = (await client.files_info(file=file_id))["file"]
+    assert info["size"] == len(png)
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(info["url_private"]) as anonymous:
+            assert anonymous.status == 403 and "html" in anonymous.content_type
+        headers = {"Authorization": f"Bearer {slack.bot_token}"}
+        async with session.get(info["url_private_download"], headers=headers) as authorized:
+            assert authorized.status == 200 and await authorized.read() == png
+    assert slack.downloads == [(file_id, False), (file_id, True)]
+
+
+# --- Slack Socket Mode ----------------------------------------------------------------------
+
+
+async def test_socket_mode_message_round_trip(slack: FakeSlack) -> None:
+    async with bolt(slack, echo_app):
+        assert slack.connections_opened == 1
+        assert slack.calls_to("auth.test") == []  # AsyncApp authorizes lazily
+        ts = await slack.user_says("U0ALICE", "D0ALICE", "hello bot")
+        [envelope_id] = slack.envelopes
+        ack = await slack.wait_for_ack(envelope_id)
+        assert ack.payload is None and 0 <= ack.latency < 1.0
+        await slack.wait_for(lambda: slack.bot_messages("D0ALICE", ts), message="no echo")
+    [reply] = slack.bot_messages("D0ALICE", ts)
+    assert reply["text"] == "echo: hello bot" and reply["thread_ts"] == ts
+    post = slack.calls_to("chat.postMessage")[0]
+    assert post.token == slack.bot_token and post.params["team_id"] == slack.team_id
+    assert len(slack.calls_to("auth.test")) == 1
+    assert slack.ack_latencies() == [ack.latency]
+    event = slack.envelopes[envelope_id]["payload"]["event"]
+    assert event["channel_type"] == "im" and event["team"] == slack.team_id and event["event_ts"] == ts
+
+
+async def test_channel_mention_pushes_app_mention_then_message(slack: FakeSlack) -> None:
+    seen: list[str] = []
+
+    def setup(app: AsyncApp) -> None:
+        @app.event("app_mention")
+        async def on_mention(event: dict[str, Any]) -> None:
+            seen.append("app_mention")
+
+        @app.event("message")
+        async def on_message(event: dict[str, Any]) -> None:
+            seen.append("message")
+
+    async with bolt(slack, setup):
+        ts = await slack.user_says("U0BOB", "C0GENERAL", f"<@{slack.bot_user_id}> hi")
+        await slack.user_says("U0BOB", "C0GENERAL", "follow-up without mention", thread_ts=ts)
+        await slack.wait_for(lambda: len(seen) == 3 and len(slack.acks) == 3)
+    kinds = [(e["payload"]["event"]["type"], e["payload"]["event"].get("channel_type"))
+             for e in slack.envelopes.values()]
+    assert kinds == [("app_mention", None), ("message", "channel"), ("message", "channel")]
+    assert sorted(seen) == ["app_mention", "message", "message"]
+    last = list(slack.envelopes.values())[-1]["payload"]["event"]
+    assert last["thread_ts"] == ts
+
+
+async def test_redelivery_and_slash_command_ack_payload(slack: FakeSlack) -> None:
+    retries: list[tuple[str, Any]] = []
+
+    def setup(app: AsyncApp) -> None:
+        @app.event("message")
+        async def on_message(body: dict[str, Any], request: Any) -> None:
+            retries.append((body["event_id"], request.headers.get("x-slack-retry-num")))
+
+        @app.command("/ask")
+        async def on_ask(ack: Any, command: dict[str, Any]) -> None:
+            await ack(f"thinking about {command['text']}")
+
+    async with bolt(slack, setup):
+        await slack.user_says("U0ALICE", "D0ALICE", "once")
+        first = next(iter(slack.envelopes))
+        again = await slack.redeliver(first)
+        assert again != first and slack.envelopes[again]["retry_reason"] == "timeout"
+        await slack.wait_for(lambda: len(retries) == 2)
+        command = await slack.push_envelope("slash_commands", {
+            "command": "/ask", "text": "tea", "user_id": "U0ALICE", "channel_id": "D0ALICE",
+            "team_id": slack.team_id, "trigger_id": "1.2.3", "response_url": f"{slack.base}/response",
+        }, accepts_response_payload=True)
+        ack = await slack.wait_for_ack(command)
+    assert retries[0][0] == retries[1][0]
+    assert [r[1] for r in retries] == [["0"], ["1"]]  # bolt turns retry_attempt into x-slack-retry-num
+    assert ack.payload == {"text": "thinking about tea"}
+
+
+async def test_disconnect_frame_reconnects(slack: FakeSlack) -> None:
+    async with bolt(slack, echo_app):
+        await slack.disconnect()
+        await slack.wait_connected(count=2, timeout=4)
+        assert slack.connections_opened == 2 and len(slack.calls_to("apps.connections.open")) == 2
+        ts = await slack.user_says("U0ALICE", "D0ALICE", "still there?")
+        await slack.wait_for(lambda: slack.bot_messages("D0ALICE", ts))
+
+
+async def test_dropped_connection_reconnects(slack: FakeSlack) -> None:
+    # Observed: after the abort the client's receive() gets CLOSED (not CLOSE), so it does not
+    # reconnect at once; its monitor loop, which wakes every ping_interval, sees the closed session
+    # and reconnects. With bolt's default ping_interval=10 that took ~9.5 s here, hence 0.2 s.
+    async with bolt(slack, echo_app, ping_interval=0.2):
+        started = time.monotonic()
+        await slack.drop_connections()
+        await slack.wait_connected(count=2, timeout=4)
+        reconnected_after = time.monotonic() - started
+        assert reconnected_after < 2.0
+        ts = await slack.user_says("U0BOB", "D0BOB", "after the drop")
+        await slack.wait_for(lambda: slack.bot_messages("D0BOB", ts))
+
+
+async def test_stop_never_hangs(slack: FakeSlack) -> None:
+    """A connected client and a Web API call held by set_latency do not delay stop()."""
+    fake = FakeSlack()
+    await fake.start()
+    app = AsyncApp(client=web_client(fake))
+    handler = AsyncSocketModeHandler(app, fake.app_token)
+    try:
+        await handler.connect_async()
+        await fake.wait_connected()
+        fake.set_latency("chat.postMessage", 30)
+        pending = asyncio.ensure_future(web_client(fake).chat_postMessage(channel="D0ALICE", text="slow"))
+        await fake.wait_for(lambda: bool(fake.calls_to("chat.postMessage")))
+        started = time.monotonic()
+        await fake.stop()  # the socket client is still connected
+        assert time.monotonic() - started < 2.5
+        await asyncio.wait_for(asyncio.gather(pending, return_exceptions=True), 2)
+    finally:
+        await handler.close_async()
+        await fake.stop()
+
+
+# --- OpenAI ---------------------------------------------------------------------------------
+
+
+async def test_responses_raw_stream(fake_ai: FakeOpenAI) -> None:
+    fake_ai.script(Reply(text="The quick brown fox jumps over the lazy dog.", chunk_size=7))
+    async with oai(fake_ai) as client:
+        stream = await client.responses.create(model="gpt-5.5", input="tell me", stream=True)
+        types, text = [], ""
+        async for event in stream:
+            types.append(event.type)
+            if event.type == "response.output_text.delta":
+                text += event.delta
+            if event.type == "response.completed":
+                assert event.response.output_text == text
+    assert text == "The quick brown fox jumps over the lazy dog."
+    assert types[:4] == ["response.created", "response.in_progress", "response.output_item.added",
+                         "response.content_part.added"]
+    assert types[-4:] == ["response.output_text.done", "response.content_part.done", "response.output_item.done",
+                          "response.completed"]
+    assert types.count("response.output_text.delta") == 7
+    assert fake_ai.responses_requests()[0]["stream"] is True
+
+
+async def test_responses_stream_helper_strict(fake_ai: FakeOpenAI) -> None:
+    fake_ai.script(Reply(text="Streamed through the helper.", chunk_size=5, chunk_delay=0.01))
+    async with oai(fake_ai, _strict_response_validation=True) as client:
+        snapshots = []
+        async with client.responses.stream(model="gpt-5.5", input=[
+            {"role": "user", "content": [{"type": "input_text", "text": "first"}]},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "second"},
+        ]) as stream:
+            async for event in stream:
+                if event.type == "response.output_text.delta":
+                    snapshots.append(event.snapshot)
+            final = await stream.get_final_response()
+    assert final.output_text == "Streamed through the helper." == snapshots[-1]
+    assert final.usage is not None and final.usage.total_tokens > 0
+    # default reply echoes the last user text, whatever the input shape
+    async with oai(fake_ai) as client:
+        response = await client.responses.create(model="m", input=[
+            {"role": "user", "content": [{"type": "input_text", "text": "parts"}]}])
+        assert response.output_text == "You said: parts"
+
+
+async def test_responses_stream_helper_with_web_search(fake_ai: FakeOpenAI) -> None:
+    fake_ai.script(Reply(text="Found it."))
+    async with oai(fake_ai, _strict_response_validation=True) as client:
+        async with client.responses.stream(model="gpt-5.5", input="search", tools=[{"type": "web_search"}]) as stream:
+            types = [event.type async for event in stream]
+            final = await stream.get_final_response()
+    assert final.output_text == "Found it."
+    assert [item.type for item in final.output] == ["web_search_call", "message"]
+    assert types.index("response.web_search_call.completed") < types.index("response.output_text.delta")
+
+
+async def test_strict_non_stream_payloads(fake_ai: FakeOpenAI) -> None:
+    fake_ai.script(Reply(text="strict answer", usage=(12, 3)), Reply(text="strict chat"))
+    async with oai(fake_ai, _strict_response_validation=True) as client:
+        response = await client.responses.create(model="gpt-5.5", input="hi", instructions="be brief")
+        assert response.output_text == "strict answer" and response.status == "completed"
+        assert (response.usage.input_tokens, response.usage.output_tokens) == (12, 3)  # type: ignore[union-attr]
+        chat = await client.chat.completions.create(model="gpt-5.5", messages=[{"role": "user", "content": "hi"}])
+        assert chat.choices[0].message.content == "strict chat" and chat.choices[0].finish_reason == "stop"
+        models = await client.models.list()
+        assert "gpt-5.5" in [m.id for m in models.data]
+    assert fake_ai.responses_requests()[0]["instructions"] == "be brief"
+    assert fake_ai.chat_requests()[0]["messages"] == [{"role": "user", "content": "hi"}]
+
+
+async def test_chat_completions_stream(fake_ai: FakeOpenAI) -> None:
+    fake_ai.responder = lambda body: Reply(text=f"{len(body['messages'])} messages", chunk_size=3)
+    async with oai(fake_ai, _strict_response_validation=True) as client:
+        stream = await client.chat.completions.create(
+            model="gpt-5.5", messages=[{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
+            stream=True, stream_options={"include_usage": True})
+        chunks = [chunk async for chunk in stream]
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "2 messages"
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+
+
+async def test_http_errors_and_wrong_key(fake_ai: FakeOpenAI) -> None:
+    fake_ai.script(Reply(status=500, error_message="boom"), Reply(status=429, retry_after=1))
+    async with oai(fake_ai) as client:
+        with pytest.raises(openai.InternalServerError) as boom:
+            await client.responses.create(model="m", input="x")
+        assert boom.value.status_code == 500 and "boom" in boom.value.message
+        with pytest.raises(openai.RateLimitError) as limited:
+            await client.responses.create(model="m", input="x")
+        assert limited.value.response.headers["retry-after"] == "1"
+    async with oai(fake_ai, api_key="sk-wrong") as client:
+        with pytest.raises(openai.AuthenticationError) as denied:
+            await client.responses.create(model="m", input="x")
+        assert denied.value.code == "invalid_api_key"
+    assert len(fake_ai.requests) == 3 and fake_ai.in_flight == 0
+
+
+async def test_hanging_reply_times_out_and_is_released_on_stop() -> None:
+    fake = FakeOpenAI()
+    await fake.start()
+    try:
+        fake.script(Reply(hang=True))
+        async with oai(fake, timeout=0.5) as client:
+            started = time.monotonic()
+            with pytest.raises(openai.APITimeoutError):
+                await client.responses.create(model="m", input="x")
+            assert 0.4 < time.monotonic() - started < 2
+        assert fake.in_flight == 1
+        started = time.monotonic()
+        await fake.stop()
+        assert time.monotonic() - started < 1.5 and fake.in_flight == 0
+    finally:
+        await fake.stop()
+
+
+async def test_failures_mid_stream(fake_ai: FakeOpenAI) -> None:
+    fake_ai.script(Reply(text="a" * 100, chunk_size=10, fail_after_chunks=3),
+                   Reply(text="b" * 100, chunk_size=10, error_event_after_chunks=2, error_message="overloaded"),
+                   Reply(text="c" * 100, chunk_size=10, fail_after_chunks=2))
+    async with oai(fake_ai) as client:
+        deltas = []
+        stream = await client.responses.create(model="m", input="x", stream=True)
+        with pytest.raises(openai.APIConnectionError):  # APITimeoutError is a subclass
+            async for event in stream:
+                if event.type == "response.output_text.delta":
+                    deltas.append(event.delta)
+        assert deltas == ["a" * 10] * 3
+
+        events = [event async for event in await client.responses.create(model="m", input="x", stream=True)]
+        assert events[-1].type == "response.failed"
+        assert events[-1].response.error.message == "overloaded"  # type: ignore[union-attr]
+        assert sum(e.type == "response.output_text.delta" for e in events) == 2
+
+        chat = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}],
+                                                    stream=True)
+        with pytest.raises(openai.APIConnectionError):
+            async for _ in chat:
+                pass
+    assert fake_ai.in_flight == 0
+
+
+async def test_images_generate_and_edit(fake_ai: FakeOpenAI) -> None:
+    async with oai(fake_ai, _strict_response_validation=True) as client:
+        generated = await client.images.generate(model="gpt-image-1", prompt="a cat", size="1024x1024")
+        png = base64.b64decode(generated.data[0].b64_json)  # type: ignore[index, arg-type]
+        edited = await client.images.edit(model="gpt-image-1", image=("in.png", png, "image/png"), prompt="hat")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    # walk the chunks: CRCs valid, pixels decompress to 4 rows of filter byte + 4 RGB pixels
+    pos, chunks = 8, {}
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos:pos + 4])
+        kind, data = png[pos + 4:pos + 8], png[pos + 8:pos + 8 + length]
+        assert struct.unpack(">I", png[pos + 8 + length:pos + 12 + length])[0] == zlib.crc32(kind + data)
+        chunks[kind] = data
+        pos += 12 + length
+    assert struct.unpack(">II", chunks[b"IHDR"][:8]) == (4, 4)
+    assert len(zlib.decompress(chunks[b"IDAT"])) == 4 * (1 + 4 * 3) and b"IEND" in chunks
+    assert edited.data and edited.data[0].b64_json
+    generate, edit = fake_ai.image_requests()
+    assert generate["prompt"] == "a cat"
+    assert edit["prompt"] == "hat" and png in (edit.get("image"), edit.get("image[]"))
