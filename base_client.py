@@ -109,12 +109,16 @@ class BaseClient(ABC):
     """What the processor needs from a chat platform."""
 
     @abstractmethod
-    def reply_stream(self, channel_id: str, thread_id: str) -> ReplyStream:
-        """A new, not yet started, streamed reply in a conversation."""
+    def reply_stream(self, channel_id: str, thread_id: str, live: bool = True) -> ReplyStream:
+        """A new, not yet started reply; `live=False` shows progress only, then the whole text."""
 
     @abstractmethod
     async def send_message(self, channel_id: str, thread_id: str, text: str) -> str:
         """Post a short notice into a conversation; returns its message id."""
+
+    @abstractmethod
+    async def send_welcome(self, channel_id: str, thread_id: str, user_id: str) -> None:
+        """The one-time hello to someone new, pointing at their settings."""
 
     @abstractmethod
     async def update_message(self, channel_id: str, message_id: str, text: str) -> None:

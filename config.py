@@ -6,9 +6,11 @@ is unit-tested and `main.py` can print every problem at once instead of failing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 from urllib.parse import urlparse
+
+from settings import IMAGE_QUALITIES, IMAGE_SIZES, REASONING_EFFORTS, VERBOSITIES
 
 SETUP_HINT = "see .env.example and docs/slack-app-setup.md"
 
@@ -50,6 +52,18 @@ class Config:
     progress_update_seconds: float = 5.0
     thread_idle_seconds: float = 3600.0
     slack_max_retries: int = 8
+    # Settings people can change from Slack (the environment gives the defaults).
+    available_models: tuple[str, ...] = ()
+    reasoning_model_prefixes: tuple[str, ...] = ("gpt-5", "gpt-6", "o1", "o3", "o4")
+    default_reasoning_effort: str = "low"
+    default_verbosity: str = "medium"
+    default_temperature: float = 1.0
+    enable_streaming: bool = True
+    enable_web_search: bool = False
+    default_image_size: str = "auto"
+    default_image_quality: str = "auto"
+    settings_slash_command: str = "/ai-settings"
+    thread_settings_callback_id: str = "thread_settings"
 
     @property
     def sqlite_path(self) -> str:
@@ -96,6 +110,21 @@ class _Reader:
             self.problems.append(f"{name}={value} is out of range: use {low:g} to {high:g}")
             return default
         return number
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = (self.raw(name) or "").lower()
+        if not value:
+            return default
+        if value not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+            self.problems.append(f"{name}={value!r} is not true or false")
+            return default
+        return value in ("true", "1", "yes", "on")
+
+    def names(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.raw(name)
+        if value is None:
+            return default
+        return tuple(dict.fromkeys(item.strip() for item in value.split(",") if item.strip()))
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = (self.raw(name) or default).lower()
@@ -155,6 +184,26 @@ def load_config(env: Mapping[str, str]) -> Config:
         ),
         thread_idle_seconds=r.number("THREAD_IDLE_SECONDS", Config.thread_idle_seconds, 1, 7 * 86400),
         slack_max_retries=r.number("SLACK_MAX_RETRIES", Config.slack_max_retries, 0, 100, int),
+    )
+    models = r.names("AVAILABLE_MODELS", ())
+    # The default model is always selectable, and first when the list does not name it.
+    models = models if config.openai_model in models else (config.openai_model, *models)
+    command = r.text("SETTINGS_SLASH_COMMAND", Config.settings_slash_command)
+    if not command.startswith("/") or " " in command:
+        r.problems.append(f"SETTINGS_SLASH_COMMAND={command!r} must look like /ai-settings")
+    config = replace(
+        config,
+        available_models=models,
+        reasoning_model_prefixes=r.names("REASONING_MODEL_PREFIXES", Config.reasoning_model_prefixes),
+        default_reasoning_effort=r.choice("DEFAULT_REASONING_EFFORT", Config.default_reasoning_effort, REASONING_EFFORTS),
+        default_verbosity=r.choice("DEFAULT_VERBOSITY", Config.default_verbosity, VERBOSITIES),
+        default_temperature=r.number("DEFAULT_TEMPERATURE", Config.default_temperature, 0, 2),
+        enable_streaming=r.flag("ENABLE_STREAMING", Config.enable_streaming),
+        enable_web_search=r.flag("ENABLE_WEB_SEARCH", Config.enable_web_search),
+        default_image_size=r.choice("DEFAULT_IMAGE_SIZE", Config.default_image_size, IMAGE_SIZES),
+        default_image_quality=r.choice("DEFAULT_IMAGE_QUALITY", Config.default_image_quality, IMAGE_QUALITIES),
+        settings_slash_command=command,
+        thread_settings_callback_id=r.text("THREAD_SETTINGS_CALLBACK_ID", Config.thread_settings_callback_id),
     )
     if config.openai_context_window and config.openai_context_window <= config.openai_max_output_tokens:
         r.problems.append("OPENAI_CONTEXT_WINDOW must be larger than OPENAI_MAX_OUTPUT_TOKENS")

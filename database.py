@@ -8,11 +8,12 @@ writes run under one asyncio lock so concurrent coroutines never interleave tran
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import aiosqlite
 
@@ -63,6 +64,22 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (channel_id, message_ts)
     );
     CREATE INDEX inbound_by_status ON inbound_messages (status, received_at);
+    """,
+    """
+    -- Settings layers: only the values that differ from the layer below, as JSON.
+    CREATE TABLE user_settings (
+        user_id TEXT PRIMARY KEY,
+        overrides TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE thread_settings (
+        thread_id INTEGER PRIMARY KEY REFERENCES threads(id) ON DELETE CASCADE,
+        overrides TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    -- When the one-time welcome was shown (NULL: not yet).
+    ALTER TABLE users ADD COLUMN welcomed_at REAL;
     """,
 )
 
@@ -219,6 +236,46 @@ class Database:
                 raise
             await self.conn.execute("COMMIT")
 
+    # --- settings ----------------------------------------------------------------------------
+
+    async def user_settings(self, user_id: str) -> dict[str, Any]:
+        async with self.conn.execute(
+            "SELECT overrides FROM user_settings WHERE user_id = ?", (user_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return json.loads(row["overrides"]) if row else {}
+
+    async def save_user_settings(self, user_id: str, overrides: dict[str, Any]) -> None:
+        async with self._write_lock:
+            await self.conn.execute(
+                "INSERT INTO user_settings (user_id, overrides, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET overrides = excluded.overrides, "
+                "updated_at = excluded.updated_at",
+                (user_id, json.dumps(overrides), time.time()),
+            )
+
+    async def thread_settings(self, channel_id: str, thread_ts: str) -> dict[str, Any]:
+        async with self.conn.execute(
+            "SELECT s.overrides FROM thread_settings s JOIN threads t ON t.id = s.thread_id "
+            "WHERE t.channel_id = ? AND t.thread_ts = ?",
+            (channel_id, thread_ts),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return json.loads(row["overrides"]) if row else {}
+
+    async def save_thread_settings(
+        self, channel_id: str, thread_ts: str, overrides: dict[str, Any], user_id: str
+    ) -> None:
+        thread_id = await self.ensure_thread(channel_id, thread_ts)
+        async with self._write_lock:
+            await self.conn.execute(
+                "INSERT INTO thread_settings (thread_id, overrides, updated_by, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (thread_id) DO UPDATE SET "
+                "overrides = excluded.overrides, updated_by = excluded.updated_by, "
+                "updated_at = excluded.updated_at",
+                (thread_id, json.dumps(overrides), user_id, time.time()),
+            )
+
     # --- people ------------------------------------------------------------------------------
 
     async def get_user(self, user_id: str, max_age_seconds: float) -> UserInfo | None:
@@ -229,6 +286,22 @@ class Database:
         ) as cursor:
             row = await cursor.fetchone()
         return UserInfo(row["user_id"], row["display_name"], row["timezone"]) if row else None
+
+    async def mark_welcomed(self, user_id: str) -> bool:
+        """True exactly once per person: the first time they are marked as welcomed."""
+        now = time.time()
+        async with self._write_lock:
+            # A stale placeholder row (updated_at 0) if the name lookup never stored one.
+            await self.conn.execute(
+                "INSERT OR IGNORE INTO users (user_id, display_name, timezone, updated_at) "
+                "VALUES (?, ?, 'UTC', 0)",
+                (user_id, user_id),
+            )
+            cursor = await self.conn.execute(
+                "UPDATE users SET welcomed_at = ? WHERE user_id = ? AND welcomed_at IS NULL",
+                (now, user_id),
+            )
+            return cursor.rowcount == 1
 
     async def save_user(self, user: UserInfo) -> None:
         async with self._write_lock:

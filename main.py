@@ -20,6 +20,7 @@ from base_client import Message
 from config import Config, ConfigError, load_config
 from database import Database, DatabaseError
 from message_processor import MessageProcessor
+from message_processor.settings_store import SettingsStore
 from openai_client import OpenAIClient
 from slack_client import SlackBot, SlackStartError
 from thread_manager import ThreadManager
@@ -42,8 +43,14 @@ class AssistantApp:
             timeout=config.openai_timeout_seconds,
             max_retries=config.openai_max_retries,
         )
-        self.slack = SlackBot(config, deliver=self._deliver, is_active_thread=self._is_active_thread)
-        self.processor = MessageProcessor(config, self.slack, self.ai, self.db, self.threads)
+        self.settings = SettingsStore(config, self.db)
+        self.slack = SlackBot(
+            config, deliver=self._deliver, is_active_thread=self._is_active_thread,
+            settings_source=self.settings,
+        )
+        self.processor = MessageProcessor(
+            config, self.slack, self.ai, self.db, self.threads, self.settings
+        )
         self._background: list[asyncio.Task[None]] = []
         self._closed = False
 

@@ -10,6 +10,7 @@ from base_client import BaseClient, Message, ReplyStream
 from config import Config
 from database import Database
 from message_processor.handlers.text import TextHandlerMixin
+from message_processor.settings_store import SettingsStore
 from message_processor.utilities import (
     BUSY_NOTICE,
     QUEUE_FULL_NOTICE,
@@ -19,6 +20,7 @@ from message_processor.utilities import (
     error_notice,
 )
 from openai_client import ModelError, OpenAIClient
+from settings import Settings
 from thread_manager import ThreadManager, ThreadState
 
 log = logging.getLogger(__name__)
@@ -35,8 +37,10 @@ class MessageProcessor(TextHandlerMixin):
         ai: OpenAIClient,
         db: Database,
         threads: ThreadManager,
+        settings: SettingsStore,
     ) -> None:
         self.config = config
+        self.settings = settings
         self.client = client
         self.ai = ai
         self.db = db
@@ -72,10 +76,11 @@ class MessageProcessor(TextHandlerMixin):
             log.info("%s: message %s already handled, skipping duplicate", key, message.message_id)
             return
 
+        settings = await self.settings.effective(message.user_id, message.channel_id, message.thread_id)
         reply: ReplyStream | None = None
         state = await self.threads.try_acquire(key)
         if state is None:
-            reply = await self._wait_in_line(message)
+            reply = await self._wait_in_line(message, settings)
             if reply is None:
                 return
             try:
@@ -86,7 +91,7 @@ class MessageProcessor(TextHandlerMixin):
                 raise
         status = "failed"
         try:
-            status = await self._answer(message, state, reply)
+            status = await self._answer(message, state, reply, settings)
         except asyncio.CancelledError:
             status = "interrupted"
             raise
@@ -96,13 +101,15 @@ class MessageProcessor(TextHandlerMixin):
             await asyncio.shield(
                 self.db.set_message_status(message.channel_id, message.message_id, status)
             )
+        if status == "answered":
+            await self._welcome_once(message)
 
-    async def _wait_in_line(self, message: Message) -> ReplyStream | None:
+    async def _wait_in_line(self, message: Message, settings: Settings) -> ReplyStream | None:
         """Busy thread: queue (with a visible status) or say so; None means not answered."""
         key = message.conversation_key
         waiting = self.threads.waiting(key)
         if self.config.thread_busy_policy == "queue" and waiting < self.config.thread_queue_size:
-            reply = self.client.reply_stream(message.channel_id, message.thread_id)
+            reply = self.client.reply_stream(message.channel_id, message.thread_id, live=settings.streaming)
             await reply.start(QUEUED_STATUS)
             log.info("%s: busy, message %s queued (%d ahead)", key, message.message_id, waiting + 1)
             return reply
@@ -112,17 +119,21 @@ class MessageProcessor(TextHandlerMixin):
         log.info("%s: busy, message %s turned away", key, message.message_id)
         return None
 
-    async def _answer(self, message: Message, state: ThreadState, reply: ReplyStream | None) -> str:
+    async def _answer(
+        self, message: Message, state: ThreadState, reply: ReplyStream | None, settings: Settings
+    ) -> str:
         """Answer under the thread's lock; returns the journal status (answered or failed)."""
         key = message.conversation_key
         started = time.monotonic()
         fresh = reply is None
-        reply = reply or self.client.reply_stream(message.channel_id, message.thread_id)
+        reply = reply or self.client.reply_stream(
+            message.channel_id, message.thread_id, live=settings.streaming
+        )
         try:
             if fresh:
                 await reply.start("Thinking…")
             await self.db.set_message_status(message.channel_id, message.message_id, "answering")
-            await self.answer_text(message, state, reply)
+            await self.answer_text(message, state, reply, settings)
         except asyncio.CancelledError:
             log.warning("%s: answer interrupted by shutdown", key)
             await self._tell(reply, SHUTDOWN_NOTICE)
@@ -140,6 +151,14 @@ class MessageProcessor(TextHandlerMixin):
             return "failed"
         log.info("%s: answered in %.2f s", key, time.monotonic() - started)
         return "answered"
+
+    async def _welcome_once(self, message: Message) -> None:
+        """After someone's first answer (never before it: nobody waits on onboarding)."""
+        if await self.db.mark_welcomed(message.user_id):
+            try:
+                await self.client.send_welcome(message.channel_id, message.thread_id, message.user_id)
+            except Exception:
+                log.exception("could not post the welcome for %s", message.user_id)
 
     async def _tell(self, reply: ReplyStream, notice: str) -> None:
         """End a reply with a notice; if even that fails (Slack down), the log is all we have."""

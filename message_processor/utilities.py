@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from typing import Any
+
 from openai_client.events import ErrorKind, ModelError
+from settings import Settings, is_reasoning_model
 
 BUSY_NOTICE = (
     ":hourglass: I'm still answering the previous message in this thread. "
@@ -112,9 +115,10 @@ def local_now(tz_name: str, now: datetime | None = None) -> datetime:
 
 
 def build_instructions(
-    template: str, tz_name: str, trimmed: bool, now: datetime | None = None
+    template: str, tz_name: str, trimmed: bool, now: datetime | None = None, custom: str = ""
 ) -> str:
-    """The system prompt for one turn: the configured prompt, today's date for this person."""
+    """The system prompt for one turn: the configured prompt, today's date for this person,
+    and the person's own custom instructions, which may refine the defaults."""
     local = local_now(tz_name, now)
     parts = [
         template.strip(),
@@ -122,7 +126,25 @@ def build_instructions(
     ]
     if trimmed:
         parts.append(TRIMMED_NOTE)
+    if custom.strip():
+        parts.append(
+            "The person has set these custom instructions; follow them where they differ "
+            f"from the above:\n<custom_instructions>\n{custom.strip()}\n</custom_instructions>"
+        )
     return "\n\n".join(parts)
+
+
+def model_options(settings: Settings, reasoning_prefixes: tuple[str, ...]) -> dict[str, Any]:
+    """Responses API parameters that follow from a person's settings."""
+    options: dict[str, Any] = {}
+    if is_reasoning_model(settings.model, reasoning_prefixes):
+        options["reasoning"] = {"effort": settings.reasoning_effort}
+        options["text"] = {"verbosity": settings.verbosity}
+    else:
+        options["temperature"] = settings.temperature
+    if settings.web_search:
+        options["tools"] = [{"type": "web_search"}]
+    return options
 
 
 def speaker_turn(name: str, text: str) -> str:

@@ -18,8 +18,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from base_client import BaseClient, Message
 from config import SETUP_HINT, Config
+from settings import SettingsSource
 from slack_client.event_handlers.message_events import MessageEventsMixin
 from slack_client.event_handlers.registration import RegistrationMixin
+from slack_client.event_handlers.settings import SettingsMixin
 from slack_client.messaging import MessagingMixin
 from slack_client.utilities import UtilitiesMixin
 
@@ -30,14 +32,18 @@ class SlackStartError(Exception):
     """Slack refused to let the bot start; the message says what to fix."""
 
 
-class SlackBot(RegistrationMixin, MessageEventsMixin, MessagingMixin, UtilitiesMixin, BaseClient):
+class SlackBot(
+    RegistrationMixin, MessageEventsMixin, SettingsMixin, MessagingMixin, UtilitiesMixin, BaseClient
+):
     def __init__(
         self,
         config: Config,
         deliver: Callable[[Message], object],
         is_active_thread: Callable[[str, str], Awaitable[bool]],
+        settings_source: SettingsSource,
     ) -> None:
         self.config = config
+        self.settings_source = settings_source
         self.deliver = deliver
         self.is_active_thread = is_active_thread
         self.api_host = urlparse(config.slack_api_url).hostname or ""

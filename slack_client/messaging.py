@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from base_client import ReplyOutcome, ReplyStream
+from settings_modal import OPEN_SETTINGS_ACTION
 from slack_client.formatting.text import MAX_MESSAGE_CHARS, escape, markdown_to_mrkdwn, split_message
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,10 @@ class SlackReply(ReplyStream):
         channel: str,
         thread_ts: str,
         update_seconds: float,
+        live: bool = True,
         limit: int = MAX_MESSAGE_CHARS,
     ) -> None:
+        self._live = live
         self._client = client
         self._channel = channel
         self._thread_ts = thread_ts
@@ -67,7 +70,7 @@ class SlackReply(ReplyStream):
         )
 
     async def progress(self, status: str) -> None:
-        if not self._markdown:
+        if not self._markdown or not self._live:
             self._status = status
             self._dirty.set()
 
@@ -99,7 +102,7 @@ class SlackReply(ReplyStream):
         return f"{PROGRESS_EMOJI} {escape(self._status)}"
 
     def _render(self, final: bool) -> list[str]:
-        if not self._markdown.strip():
+        if not self._markdown.strip() or not (final or self._live):
             return [self._status_line()]
         text = markdown_to_mrkdwn(self._markdown)
         return split_message(text if final else text + TYPING_SUFFIX, self._limit)
@@ -167,14 +170,33 @@ class MessagingMixin:
     web: AsyncWebClient
     config: Any
 
-    def reply_stream(self, channel_id: str, thread_id: str) -> SlackReply:
-        return SlackReply(self.web, channel_id, thread_id, self.config.stream_update_seconds)
+    def reply_stream(self, channel_id: str, thread_id: str, live: bool = True) -> SlackReply:
+        return SlackReply(self.web, channel_id, thread_id, self.config.stream_update_seconds, live)
 
     async def send_message(self, channel_id: str, thread_id: str, text: str) -> str:
         response = await self.web.chat_postMessage(
             channel=channel_id, thread_ts=thread_id, text=text, metadata=reply_metadata("notice")
         )
         return response["ts"]
+
+    async def send_welcome(self, channel_id: str, thread_id: str, user_id: str) -> None:
+        command = self.config.settings_slash_command
+        text = (
+            f":wave: Welcome, <@{user_id}>! I answer in threads: reply in one to continue the "
+            "conversation. You can pick the model, add custom instructions and more in your "
+            f"settings, any time with `{command}`."
+        )
+        blocks = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            {"type": "actions", "elements": [{
+                "type": "button", "action_id": OPEN_SETTINGS_ACTION,
+                "text": {"type": "plain_text", "text": "Open settings"},
+            }]},
+        ]
+        await self.web.chat_postMessage(
+            channel=channel_id, thread_ts=thread_id, text=text, blocks=blocks,
+            metadata=reply_metadata("welcome"),
+        )
 
     async def update_message(self, channel_id: str, message_id: str, text: str) -> None:
         await self.web.chat_update(channel=channel_id, ts=message_id, text=text)

@@ -14,7 +14,15 @@ def kind(message: dict[str, Any]) -> str | None:
 
 
 def bot_replies(slack: FakeSlack, channel: str, thread_ts: str) -> list[dict[str, Any]]:
-    return [m for m in slack.thread(channel, thread_ts) if m.get("bot_id") == slack.bot_id]
+    """The bot's answers and notices in a thread (the one-time welcome aside)."""
+    return [
+        m for m in slack.thread(channel, thread_ts)
+        if m.get("bot_id") == slack.bot_id and kind(m) != "welcome"
+    ]
+
+
+def welcomes(slack: FakeSlack, channel: str) -> list[dict[str, Any]]:
+    return [m for m in slack.bot_messages(channel) if kind(m) == "welcome"]
 
 
 def settled(slack: FakeSlack, channel: str, thread_ts: str, count: int) -> bool:

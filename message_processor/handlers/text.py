@@ -10,9 +10,15 @@ from base_client import Message, ReplyStream, Role
 from database import StoredMessage
 from message_processor.progress import ProgressIndicator
 from message_processor.thread_management import ThreadContextMixin
-from message_processor.utilities import build_instructions, incomplete_note, speaker_turn
+from message_processor.utilities import (
+    build_instructions,
+    incomplete_note,
+    model_options,
+    speaker_turn,
+)
 from openai_client import Completed, ModelError, ModelRequest, TextDelta, ToolActivity
 from openai_client.events import ErrorKind
+from settings import Settings
 from thread_manager import ThreadState
 from token_counter import input_budget, trim_turns
 
@@ -30,19 +36,22 @@ class TextHandlerMixin(ThreadContextMixin):
     config: Config
     ai: OpenAIClient
 
-    async def answer_text(self, message: Message, state: ThreadState, reply: ReplyStream) -> None:
+    async def answer_text(
+        self, message: Message, state: ThreadState, reply: ReplyStream, settings: Settings
+    ) -> None:
         user = await self.user_info(message.user_id)
         history = await self.load_turns(message, state)
         turn = StoredMessage(Role.USER, message.text, message.message_id, message.user_id, user.display_name)
         # Stored before the model call, so a failed answer still leaves the question in context.
         await self.save_turns(message, state, [turn])
-        request = await self._build_request(history, user.timezone)
+        request = await self._build_request(history, user.timezone, settings)
 
         progress = ProgressIndicator(reply, self.config.progress_update_seconds)
         progress.start(message.conversation_key)
         try:
             text, completed = await asyncio.wait_for(
-                self._stream_answer(request, reply, progress), self.config.openai_timeout_seconds
+                self._stream_answer(request, reply, progress, live=settings.streaming),
+                self.config.openai_timeout_seconds,
             )
         finally:
             await progress.stop()
@@ -60,39 +69,46 @@ class TextHandlerMixin(ThreadContextMixin):
             completed.input_tokens, completed.output_tokens,
         )
 
-    async def _build_request(self, turns: list[StoredMessage], tz_name: str) -> ModelRequest:
+    async def _build_request(
+        self, turns: list[StoredMessage], tz_name: str, settings: Settings
+    ) -> ModelRequest:
         config = self.config
         texts = [
             speaker_turn(t.author_name or "Someone", t.text) if t.role is Role.USER else t.text
             for t in turns
         ]
         budget = input_budget(
-            config.openai_model, config.openai_max_output_tokens, config.openai_context_window
+            settings.model, config.openai_max_output_tokens, config.openai_context_window
         )
-        instructions = build_instructions(config.system_prompt, tz_name, trimmed=False)
+
+        def instructions(trimmed: bool) -> str:
+            return build_instructions(
+                config.system_prompt, tz_name, trimmed, custom=settings.custom_instructions
+            )
+
         if sum(map(len, texts)) > COUNT_OFF_LOOP_CHARS:
-            trimmed = await asyncio.to_thread(trim_turns, instructions, texts, budget)
+            trimmed = await asyncio.to_thread(trim_turns, instructions(False), texts, budget)
         else:
-            trimmed = trim_turns(instructions, texts, budget)
+            trimmed = trim_turns(instructions(False), texts, budget)
         if trimmed.dropped:
             log.info("trimmed %d oldest turns to fit %d tokens", trimmed.dropped, budget)
-            instructions = build_instructions(config.system_prompt, tz_name, trimmed=True)
         kept = range(trimmed.kept_from, len(turns))
         return ModelRequest(
-            model=config.openai_model,
-            instructions=instructions,
+            model=settings.model,
+            instructions=instructions(bool(trimmed.dropped)),
             turns=[{"role": turns[i].role.value, "content": texts[i]} for i in kept],
             max_output_tokens=config.openai_max_output_tokens,
+            extra=model_options(settings, config.reasoning_model_prefixes),
         )
 
     async def _stream_answer(
-        self, request: ModelRequest, reply: ReplyStream, progress: ProgressIndicator
+        self, request: ModelRequest, reply: ReplyStream, progress: ProgressIndicator, live: bool
     ) -> tuple[str, Completed]:
         parts: list[str] = []
         async for event in self.ai.stream(request):
             if isinstance(event, TextDelta):
-                if not parts:
-                    await progress.stop()
+                if not parts and live:
+                    await progress.stop()  # the text itself shows progress from now on
                 parts.append(event.text)
                 await reply.append(event.text)
             elif isinstance(event, ToolActivity):

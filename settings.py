@@ -1,0 +1,141 @@
+"""What a person can tune, and how the layers combine. Pure: no I/O.
+
+Precedence, resolved on every turn by `resolve`: environment defaults < a person's defaults <
+the thread's settings. Layers store only what differs from the layer below (`overrides`), so
+a default changed in the environment later still reaches everyone who never touched it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal, Mapping, Protocol
+
+REASONING_EFFORTS = ("minimal", "low", "medium", "high")
+VERBOSITIES = ("low", "medium", "high")
+IMAGE_SIZES = ("auto", "1024x1024", "1536x1024", "1024x1536")
+IMAGE_QUALITIES = ("auto", "low", "medium", "high")
+MAX_INSTRUCTIONS = 3000
+
+LABELS = {
+    "model": "Model",
+    "reasoning_effort": "Reasoning effort",
+    "verbosity": "Verbosity",
+    "temperature": "Temperature",
+    "custom_instructions": "Custom instructions",
+    "streaming": "Streaming",
+    "web_search": "Web search",
+    "image_size": "Image size",
+    "image_quality": "Image quality",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str
+    reasoning_effort: str = "low"
+    verbosity: str = "medium"
+    temperature: float = 1.0
+    custom_instructions: str = ""
+    streaming: bool = True
+    web_search: bool = False
+    image_size: str = "auto"
+    image_quality: str = "auto"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FIELD_NAMES = tuple(f.name for f in fields(Settings))
+
+Scope = Literal["user", "thread"]
+
+
+class SettingsSource(Protocol):
+    """What the settings modal needs from storage (implemented by the processor's store)."""
+
+    async def for_user(self, user_id: str) -> Settings: ...
+
+    async def effective(self, user_id: str, channel_id: str | None, thread_ts: str | None) -> Settings: ...
+
+    async def save(
+        self, user_id: str, scope: Scope, values: dict[str, Any],
+        channel_id: str | None = None, thread_ts: str | None = None,
+    ) -> tuple[Settings, Settings]: ...
+
+
+def is_reasoning_model(model: str, prefixes: tuple[str, ...]) -> bool:
+    """Reasoning models take effort/verbosity instead of temperature ("-chat" variants don't)."""
+    return model.startswith(prefixes) and "-chat" not in model
+
+
+def validate(raw: Mapping[str, Any], available_models: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Check submitted values field by field: (clean values, {field: problem})."""
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    choices = {
+        "model": available_models,
+        "reasoning_effort": REASONING_EFFORTS,
+        "verbosity": VERBOSITIES,
+        "image_size": IMAGE_SIZES,
+        "image_quality": IMAGE_QUALITIES,
+    }
+    for name, value in raw.items():
+        if name not in FIELD_NAMES:
+            continue
+        if name in choices:
+            if value not in choices[name]:
+                errors[name] = f"Choose one of: {', '.join(choices[name])}."
+            else:
+                values[name] = value
+        elif name == "temperature":
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                errors[name] = "Enter a number from 0 to 2."
+                continue
+            if not 0 <= number <= 2:
+                errors[name] = "Enter a number from 0 to 2."
+            else:
+                values[name] = number
+        elif name == "custom_instructions":
+            text = (value or "").strip()
+            if len(text) > MAX_INSTRUCTIONS:
+                errors[name] = f"Keep it under {MAX_INSTRUCTIONS} characters (now {len(text)})."
+            else:
+                values[name] = text
+        elif name in ("streaming", "web_search"):
+            values[name] = bool(value)
+    return values, errors
+
+
+def resolve(
+    defaults: Settings, *layers: Mapping[str, Any], available_models: tuple[str, ...]
+) -> Settings:
+    """Apply override layers in order; a stored value that is no longer valid is ignored."""
+    settings = defaults
+    for layer in layers:
+        clean, _ = validate(layer, available_models)
+        settings = replace(settings, **clean)
+    return settings
+
+
+def overrides(settings: Mapping[str, Any], base: Settings) -> dict[str, Any]:
+    """Only the values that differ from `base`: what a layer needs to store."""
+    current = base.as_dict()
+    return {name: value for name, value in settings.items() if name in current and current[name] != value}
+
+
+def describe_changes(before: Settings, after: Settings) -> list[str]:
+    """Human lines for a confirmation, e.g. "Model: gpt-5.5 → gpt-5.5-mini"."""
+    lines = []
+    for name in FIELD_NAMES:
+        old, new = getattr(before, name), getattr(after, name)
+        if old == new:
+            continue
+        if name == "custom_instructions":
+            lines.append("Custom instructions: " + ("updated" if new else "removed"))
+        elif isinstance(new, bool):
+            lines.append(f"{LABELS[name]}: {'on' if new else 'off'}")
+        else:
+            lines.append(f"{LABELS[name]}: {old} → {new}")
+    return lines
