@@ -18,7 +18,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from base_client import ReplyOutcome, ReplyStream
 from settings_modal import OPEN_SETTINGS_ACTION
-from slack_client.formatting.text import MAX_MESSAGE_CHARS, escape, markdown_to_mrkdwn, split_message
+from slack_client.formatting.text import (
+    MAX_MESSAGE_CHARS,
+    escape,
+    markdown_to_mrkdwn,
+    split_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ class SlackReply(ReplyStream):
         self._markdown = ""
         self._status = ""
         self._ts: list[str] = []
-        self._shown: list[str] = []
+        self._shown: list[tuple[str, str]] = []  # (text, kind) each message shows
         self._dirty = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._last_flush = 0.0
@@ -136,14 +141,16 @@ class SlackReply(ReplyStream):
         metadata = reply_metadata(kind)
         for index, chunk in enumerate(chunks):
             if index < len(self._ts):
-                if self._shown[index] != chunk:
+                # The kind matters too: a finished answer's earlier parts must say "answer".
+                if self._shown[index] != (chunk, kind):
                     await self._update(index, chunk, metadata)
+                    self._shown[index] = (chunk, kind)
             else:
                 response = await self._client.chat_postMessage(
                     channel=self._channel, thread_ts=self._thread_ts, text=chunk, metadata=metadata
                 )
                 self._ts.append(response["ts"])
-                self._shown.append(chunk)
+                self._shown.append((chunk, kind))
         # Fewer chunks than messages only happens when text shrank (e.g. a fence closed).
         while len(self._ts) > max(len(chunks), 1):
             ts = self._ts.pop()
@@ -163,7 +170,6 @@ class SlackReply(ReplyStream):
                 channel=self._channel, thread_ts=self._thread_ts, text=chunk, metadata=metadata
             )
             self._ts[index] = response["ts"]
-        self._shown[index] = chunk
 
 
 class MessagingMixin:
@@ -186,7 +192,7 @@ class MessagingMixin:
             "conversation. You can pick the model, add custom instructions and more in your "
             f"settings, any time with `{command}`."
         )
-        blocks = [
+        blocks: list[dict[str, Any]] = [
             {"type": "section", "text": {"type": "mrkdwn", "text": text}},
             {"type": "actions", "elements": [{
                 "type": "button", "action_id": OPEN_SETTINGS_ACTION,

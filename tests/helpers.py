@@ -53,3 +53,31 @@ def user_inputs(request: dict[str, Any]) -> list[str]:
             content = "".join(part.get("text", "") for part in content)
         turns.append(f"{item['role']}: {content}")
     return turns
+
+
+def view_state(view: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """`view.state.values` as Slack sends it: each input's initial value, with `changes` applied.
+
+    Changes are keyed by block id; selects take the option value, `features` a list of values.
+    """
+    values: dict[str, Any] = {}
+    for block in view["blocks"]:
+        if block.get("type") != "input":
+            continue
+        block_id, element = block["block_id"], block["element"]
+        kind, action = element["type"], element["action_id"]
+        if kind in ("static_select", "radio_buttons"):
+            value = changes.get(block_id, (element.get("initial_option") or {}).get("value"))
+            state: dict[str, Any] = {"type": kind, "selected_option": {"value": value} if value else None}
+        elif kind == "checkboxes":
+            chosen = changes.get(block_id, [o["value"] for o in element.get("initial_options") or []])
+            state = {"type": kind, "selected_options": [{"value": v} for v in chosen]}
+        else:
+            state = {"type": kind, "value": changes.get(block_id, element.get("initial_value"))}
+        values[block_id] = {action: state}
+    return values
+
+
+def interaction(slack: FakeSlack, kind: str, user: str, **fields: Any) -> dict[str, Any]:
+    return {"type": kind, "team": {"id": slack.team_id}, "api_app_id": slack.app_id,
+            "user": {"id": user, "team_id": slack.team_id}, "trigger_id": f"trigger-{user}", **fields}

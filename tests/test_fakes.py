@@ -30,6 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from tests.fakes.openai import FakeOpenAI, Reply, tiny_png
 from tests.fakes.slack import FakeSlack
 
+
 @pytest.fixture(autouse=True)
 def _no_server_errors(caplog: pytest.LogCaptureFixture) -> Any:
     """The fakes' aiohttp servers must not log handler errors (e.g. when a reply is cut)."""

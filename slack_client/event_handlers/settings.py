@@ -15,7 +15,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from config import Config
-from settings import Settings, SettingsSource, describe_changes, is_reasoning_model, validate
+from settings import (
+    Scope,
+    Settings,
+    SettingsSource,
+    describe_changes,
+    is_reasoning_model,
+    validate,
+)
 from settings_modal import (
     SCOPE,
     InvalidMetadata,
@@ -38,10 +45,10 @@ class SettingsMixin:
     config: Config
     settings_source: SettingsSource
 
-    def _view(self, settings: Settings, context: ModalContext, scope: str | None) -> dict[str, Any]:
+    def _view(self, settings: Settings, context: ModalContext, scope: Scope | None) -> dict[str, Any]:
         metadata = sign_context(context, signing_key(self.config.slack_bot_token))
         reasoning = is_reasoning_model(settings.model, self.config.reasoning_model_prefixes)
-        return build_view(settings, self.config.available_models, reasoning, metadata, scope)  # type: ignore[arg-type]
+        return build_view(settings, self.config.available_models, reasoning, metadata, scope)
 
     async def _open(self, trigger_id: str, view: dict[str, Any], user_id: str, channel_id: str,
                     thread_ts: str | None = None) -> None:
@@ -107,7 +114,9 @@ class SettingsMixin:
         base = await self.settings_source.effective(user_id, context.channel_id or None, context.thread_ts or None)
         values, _ = validate(raw, self.config.available_models)
         shown = replace(base, **values)
-        scope = raw.get(SCOPE) if context.for_thread else None
+        scope: Scope | None = None
+        if context.for_thread:
+            scope = "user" if raw.get(SCOPE) == "user" else "thread"
         await self.web.views_update(view_id=view["id"], hash=view.get("hash"), view=self._view(shown, context, scope))
 
     async def on_settings_submit(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -122,7 +131,7 @@ class SettingsMixin:
             await ack(response_action="errors", errors=errors)
             return
         await ack()
-        scope = "thread" if context.for_thread and raw.get(SCOPE) != "user" else "user"
+        scope: Scope = "thread" if context.for_thread and raw.get(SCOPE) != "user" else "user"
         # Fields the window did not show keep the value of the layer being saved.
         if scope == "thread":
             current = await self.settings_source.effective(user_id, context.channel_id, context.thread_ts)
@@ -134,7 +143,7 @@ class SettingsMixin:
         )
         await self._confirm(user_id, scope, context, describe_changes(before, after))
 
-    async def _confirm(self, user_id: str, scope: str, context: ModalContext, changes: list[str]) -> None:
+    async def _confirm(self, user_id: str, scope: Scope, context: ModalContext, changes: list[str]) -> None:
         where = "this thread" if scope == "thread" else "your defaults"
         text = (
             f":white_check_mark: Saved for {where}:\n" + "\n".join(f"• {line}" for line in changes)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import binascii
+import contextlib
 import itertools
 import json
 import math
@@ -454,8 +454,15 @@ class FakeSlack(LoopbackServer):
                 message[key] = p[key]
         return message
 
+    def _im_of(self, channel: str | None) -> str | None:
+        """Like Slack, a bot posting to a user id posts in that person's DM with the app."""
+        for channel_id, info in self.channels.items():
+            if info.get("is_im") and info.get("user") == channel:
+                return channel_id
+        return channel
+
     def _m_chat_postMessage(self, p: dict[str, Any]) -> dict[str, Any]:
-        channel = p.get("channel")
+        channel = self._im_of(p.get("channel"))
         if channel not in self.channels:
             return self._err("channel_not_found")
         if not p.get("text") and not p.get("blocks"):

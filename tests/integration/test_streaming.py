@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from itertools import pairwise
 
 from slack_client.formatting.text import MAX_MESSAGE_CHARS

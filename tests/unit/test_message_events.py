@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from base_client import Role
 from slack_client.event_handlers.message_events import is_from_person, to_message
 from slack_client.utilities import history_message, strip_mention
-from base_client import Role
 
 BOT = "U0BOT"
 

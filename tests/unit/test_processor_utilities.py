@@ -6,7 +6,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from message_processor.utilities import build_instructions, error_notice, progress_status
+from message_processor.utilities import (
+    build_instructions,
+    error_notice,
+    progress_status,
+)
 from openai_client.events import ErrorKind, ModelError
 
 
