@@ -184,6 +184,15 @@ class Database:
             row = await cursor.fetchone()
         return row["id"] if row else None
 
+    async def has_answered(self, channel_id: str, thread_ts: str) -> bool:
+        """Whether the bot takes part in a thread: it has answered there at least once."""
+        async with self.conn.execute(
+            "SELECT 1 FROM messages m JOIN threads t ON t.id = m.thread_id "
+            "WHERE t.channel_id = ? AND t.thread_ts = ? AND m.role = 'assistant' LIMIT 1",
+            (channel_id, thread_ts),
+        ) as cursor:
+            return await cursor.fetchone() is not None
+
     async def ensure_thread(self, channel_id: str, thread_ts: str) -> int:
         now = time.time()
         async with self._write_lock:

@@ -67,7 +67,7 @@ class AssistantApp:
         self.processor.submit(message)
 
     async def _is_active_thread(self, channel_id: str, thread_ts: str) -> bool:
-        return await self.db.thread_id(channel_id, thread_ts) is not None
+        return await self.db.has_answered(channel_id, thread_ts)
 
     async def start(self) -> None:
         await self.db.open()

@@ -63,6 +63,20 @@ async def test_unrelated_channel_chatter_is_not_answered(
     assert slack.bot_messages("C0GENERAL") == []
 
 
+async def test_configuring_a_thread_does_not_make_the_bot_join_it(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot()
+    root = slack.post_as_user("U0BOB", "C0GENERAL", "team chat")["ts"]
+    await app.settings.save("U0BOB", "thread", {"web_search": True}, "C0GENERAL", root)
+    await slack.user_says("U0ALICE", "C0GENERAL", "just talking", thread_ts=root)
+    await slack.wait_for(lambda: len(slack.acks) >= 1)
+    await asyncio.sleep(0.2)
+    await app.processor.wait_idle()
+
+    assert openai.responses_requests() == []
+
+
 async def test_follow_ups_in_a_thread_the_bot_is_in_need_no_mention(
     slack: FakeSlack, openai: FakeOpenAI, start_bot
 ):

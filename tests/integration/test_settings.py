@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from settings_modal import ModalContext, sign_context, signing_key
-from tests.fakes.openai import FakeOpenAI
+from tests.fakes.openai import FakeOpenAI, Reply
 from tests.fakes.slack import FakeSlack
 from tests.helpers import interaction, view_state, wait_replies, welcomes
 
@@ -88,6 +88,7 @@ async def test_saved_settings_shape_the_next_request_and_survive_a_restart(
     assert "Reasoning effort: low → high" in confirmation.params["text"]
     assert "Streaming: off" in confirmation.params["text"]
 
+    openai.script(Reply(text="Bonjour, comment puis-je aider ?", chunk_size=4, chunk_delay=0.1))
     ts = await slack.user_says("U0ALICE", "D0ALICE", "bonjour")
     await wait_replies(slack, "D0ALICE", ts)
     request = openai.responses_requests()[-1]
@@ -97,7 +98,13 @@ async def test_saved_settings_shape_the_next_request_and_survive_a_restart(
     assert request["tools"] == [{"type": "web_search"}]
     assert "Always answer in French." in request["instructions"]
     # Streaming off: no partial text was ever shown, only the progress line, then the answer.
-    assert not any(c.params["text"].endswith("▍") for c in slack.calls_to("chat.update"))
+    updates = [c.params["text"] for c in slack.calls_to("chat.update")]
+    assert not any(text.endswith("▍") for text in updates)
+    assert any("Searching the web" in text for text in updates)
+    assert await app.db.user_settings("U0ALICE") == {
+        "reasoning_effort": "high", "verbosity": "low", "custom_instructions": "Always answer in French.",
+        "streaming": False, "web_search": True,
+    }
 
     await app.stop()
     await start_bot(**MODELS)

@@ -54,15 +54,17 @@ async def test_progress_indicator_keeps_running_while_the_model_thinks(
 async def test_long_reply_is_split_without_breaking_code_blocks(
     slack: FakeSlack, openai: FakeOpenAI, start_bot
 ):
-    await start_bot()
+    app = await start_bot()
     prose = "\n\n".join(f"Paragraph {i}: " + "lorem ipsum dolor sit amet " * 20 for i in range(12))
     code = "\n".join(f"    line_{i} = compute({i})  # keep" for i in range(60))
     answer = f"{prose}\n\n```python\n{code}\n```\n\nThe end."
     openai.script(Reply(text=answer, chunk_size=400))
     ts = await slack.user_says("U0ALICE", "D0ALICE", "write a lot")
 
-    await slack.wait_for(lambda: any(kind(m) == "answer" for m in bot_replies(slack, "D0ALICE", ts)))
-    texts = await wait_replies(slack, "D0ALICE", ts, count=2)
+    await wait_replies(slack, "D0ALICE", ts, count=2)
+    await app.processor.wait_idle()
+    texts = [m["text"] for m in bot_replies(slack, "D0ALICE", ts)]
+    assert all(kind(m) == "answer" for m in bot_replies(slack, "D0ALICE", ts))
 
     assert len(texts) >= 3
     assert all(len(t) <= MAX_MESSAGE_CHARS for t in texts)
