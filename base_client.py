@@ -12,6 +12,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 
+class DownloadError(Exception):
+    """A shared file could not be fetched (refused, not found, network)."""
+
+
+class FileTooLarge(DownloadError):
+    """A shared file is over the size limit."""
+
+
 @dataclass(frozen=True)
 class Attachment:
     """A file someone shared with a message; downloaded only when the processor needs it."""
@@ -144,4 +152,4 @@ class BaseClient(ABC):
 
     @abstractmethod
     async def download_file(self, attachment: Attachment, max_bytes: int) -> bytes:
-        """Fetch a shared file's bytes, refusing anything larger than `max_bytes`."""
+        """Fetch a shared file's bytes; `FileTooLarge` over `max_bytes`, else `DownloadError`."""

@@ -52,6 +52,10 @@ class Config:
     progress_update_seconds: float = 5.0
     thread_idle_seconds: float = 3600.0
     slack_max_retries: int = 8
+    max_file_mb: float = 25.0
+    max_document_pages: int = 300
+    max_document_chars: int = 200_000
+    document_timeout_seconds: float = 60.0
     # Settings people can change from Slack (the environment gives the defaults).
     available_models: tuple[str, ...] = ()
     reasoning_model_prefixes: tuple[str, ...] = ("gpt-5", "gpt-6", "o1", "o3", "o4")
@@ -184,6 +188,10 @@ def load_config(env: Mapping[str, str]) -> Config:
         ),
         thread_idle_seconds=r.number("THREAD_IDLE_SECONDS", Config.thread_idle_seconds, 1, 7 * 86400),
         slack_max_retries=r.number("SLACK_MAX_RETRIES", Config.slack_max_retries, 0, 100, int),
+        max_file_mb=r.number("MAX_FILE_MB", Config.max_file_mb, 0.01, 1024),
+        max_document_pages=r.number("MAX_DOCUMENT_PAGES", Config.max_document_pages, 1, 100_000, int),
+        max_document_chars=r.number("MAX_DOCUMENT_CHARS", Config.max_document_chars, 1000, 10_000_000, int),
+        document_timeout_seconds=r.number("DOCUMENT_TIMEOUT_SECONDS", Config.document_timeout_seconds, 0.01, 3600),
     )
     models = r.names("AVAILABLE_MODELS", ())
     # The default model is always selectable, and first when the list does not name it.

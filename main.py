@@ -19,6 +19,7 @@ from dotenv import load_dotenv
 from base_client import Message
 from config import Config, ConfigError, load_config
 from database import Database, DatabaseError
+from document_handler import DocumentParser, Limits
 from message_processor import MessageProcessor
 from message_processor.settings_store import SettingsStore
 from openai_client import OpenAIClient
@@ -48,8 +49,12 @@ class AssistantApp:
             config, deliver=self._deliver, is_active_thread=self._is_active_thread,
             settings_source=self.settings,
         )
+        documents = DocumentParser(
+            Limits(max_pages=config.max_document_pages, max_chars=config.max_document_chars),
+            timeout=config.document_timeout_seconds,
+        )
         self.processor = MessageProcessor(
-            config, self.slack, self.ai, self.db, self.threads, self.settings
+            config, self.slack, self.ai, self.db, self.threads, self.settings, documents
         )
         self._background: list[asyncio.Task[None]] = []
         self._closed = False

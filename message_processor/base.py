@@ -9,6 +9,7 @@ import time
 from base_client import BaseClient, Message, ReplyStream
 from config import Config
 from database import Database
+from document_handler import DocumentParser
 from message_processor.handlers.text import TextHandlerMixin
 from message_processor.settings_store import SettingsStore
 from message_processor.utilities import (
@@ -38,8 +39,10 @@ class MessageProcessor(TextHandlerMixin):
         db: Database,
         threads: ThreadManager,
         settings: SettingsStore,
+        documents: DocumentParser,
     ) -> None:
         self.config = config
+        self.documents = documents
         self.settings = settings
         self.client = client
         self.ai = ai

@@ -9,14 +9,17 @@ from urllib.parse import urlparse
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from base_client import Attachment, HistoryMessage, Role, UserInfo
+from base_client import (
+    Attachment,
+    DownloadError,
+    FileTooLarge,
+    HistoryMessage,
+    Role,
+    UserInfo,
+)
 from slack_client.messaging import METADATA_EVENT
 
 HISTORY_PAGE_SIZE = 200
-
-
-class FileTooLarge(Exception):
-    pass
 
 
 def strip_mention(text: str, bot_user_id: str) -> str:
@@ -86,17 +89,20 @@ class UtilitiesMixin:
         if attachment.size > max_bytes:
             raise FileTooLarge(f"{attachment.name} is {attachment.size} bytes (limit {max_bytes})")
         if not self.is_slack_file_url(attachment.url):
-            raise PermissionError(f"refusing to send the bot token to {urlparse(attachment.url).hostname}")
+            raise DownloadError(f"refusing to send the bot token to {urlparse(attachment.url).hostname}")
         headers = {"Authorization": f"Bearer {self.web.token}"}
         timeout = aiohttp.ClientTimeout(total=60)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            # No automatic redirects: each hop would get the token without our host check.
-            async with session.get(attachment.url, headers=headers, allow_redirects=False) as response:
-                if response.status != 200:
-                    raise PermissionError(f"Slack answered {response.status} for {attachment.name}")
-                data = bytearray()
-                async for block in response.content.iter_chunked(64 * 1024):
-                    data.extend(block)
-                    if len(data) > max_bytes:
-                        raise FileTooLarge(f"{attachment.name} is larger than {max_bytes} bytes")
-                return bytes(data)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                # No automatic redirects: each hop would get the token without our host check.
+                async with session.get(attachment.url, headers=headers, allow_redirects=False) as response:
+                    if response.status != 200:
+                        raise DownloadError(f"Slack answered {response.status} for {attachment.name}")
+                    data = bytearray()
+                    async for block in response.content.iter_chunked(64 * 1024):
+                        data.extend(block)
+                        if len(data) > max_bytes:
+                            raise FileTooLarge(f"{attachment.name} is larger than {max_bytes} bytes")
+                    return bytes(data)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DownloadError(f"downloading {attachment.name} failed: {exc}") from exc

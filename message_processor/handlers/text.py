@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from base_client import Message, ReplyStream, Role
 from database import StoredMessage
+from message_processor.handlers.documents import DocumentsMixin
 from message_processor.progress import ProgressIndicator
 from message_processor.thread_management import ThreadContextMixin
 from message_processor.utilities import (
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 COUNT_OFF_LOOP_CHARS = 20_000
 
 
-class TextHandlerMixin(ThreadContextMixin):
+class TextHandlerMixin(ThreadContextMixin, DocumentsMixin):
     config: Config
     ai: OpenAIClient
 
@@ -41,7 +42,13 @@ class TextHandlerMixin(ThreadContextMixin):
     ) -> None:
         user = await self.user_info(message.user_id)
         history = await self.load_turns(message, state)
-        turn = StoredMessage(Role.USER, message.text, message.message_id, message.user_id, user.display_name)
+        blocks, notices = await self.read_attachments(message, reply)
+        text = "\n\n".join(part for part in (message.text, *blocks) if part.strip())
+        if not text:
+            # Only files, none readable: the reasons are the whole answer.
+            await reply.fail("\n".join(notices))
+            return
+        turn = StoredMessage(Role.USER, text, message.message_id, message.user_id, user.display_name)
         # Stored before the model call, so a failed answer still leaves the question in context.
         await self.save_turns(message, state, [turn])
         request = await self._build_request(history, user.timezone, settings)
@@ -60,6 +67,8 @@ class TextHandlerMixin(ThreadContextMixin):
             raise ModelError(ErrorKind.FAILED, "the model returned an empty answer")
         if completed.incomplete_reason:
             await reply.append("\n\n" + incomplete_note(completed.incomplete_reason))
+        if notices:
+            await reply.append("\n\n" + "\n".join(notices))
         # Saved before it is shown: once a person sees the answer, a follow-up must find it.
         await self.save_turns(message, state, [StoredMessage(Role.ASSISTANT, text)])
         outcome = await reply.finish()

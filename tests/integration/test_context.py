@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from base_client import Attachment
-from slack_client.utilities import FileTooLarge
+from base_client import Attachment, DownloadError, FileTooLarge
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.helpers import wait_replies
@@ -53,7 +52,7 @@ async def test_files_go_up_into_the_thread_and_come_down_with_the_token_only_fro
     assert slack.downloads == [(shared["id"], True)]
 
     elsewhere = Attachment("F9", "x.txt", "text/plain", 5, "https://evil.example/slack.com/files/x.txt")
-    with pytest.raises(PermissionError):
+    with pytest.raises(DownloadError):
         await app.slack.download_file(elsewhere, max_bytes=1000)
     with pytest.raises(FileTooLarge):
         await app.slack.download_file(attachment, max_bytes=5)

@@ -1,0 +1,224 @@
+"""Text out of shared documents: PDF, Word, and text-like files (code, CSV, JSON, logs, …).
+
+Parsing is CPU work in pure-Python libraries that hold the GIL, so it never runs on the event
+loop, nor in a thread: `DocumentParser` runs this file as a short-lived worker process per
+document (bytes on stdin, JSON on stdout) with a memory cap, and kills it at the time limit.
+Every way a file can be unreadable becomes a `DocumentError` whose reason a person can read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import sys
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+TEXT_EXTENSIONS = {
+    "txt", "md", "markdown", "rst", "csv", "tsv", "json", "jsonl", "yaml", "yml", "toml", "ini",
+    "cfg", "conf", "xml", "html", "htm", "css", "log", "sql", "py", "js", "ts", "tsx", "jsx",
+    "java", "kt", "go", "rs", "rb", "php", "c", "h", "cpp", "hpp", "cs", "swift", "sh", "bash",
+    "zsh", "ps1", "r", "scala", "lua", "pl", "dockerfile", "makefile", "env", "tf", "vue",
+}
+WORKER_MEMORY_BYTES = 1024 * 1024 * 1024
+# A .docx is a zip: refuse archives that would inflate past this, or by more than this ratio.
+MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
+MAX_ZIP_RATIO = 100
+MEMORY_EXIT = 3
+
+
+class DocumentError(Exception):
+    """A document that cannot be read; `reason` completes "I couldn't read <name>: …"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_pages: int = 300
+    max_chars: int = 200_000
+
+
+@dataclass(frozen=True)
+class Extracted:
+    text: str
+    pages: int | None = None
+    truncated: bool = False
+
+
+def kind_of(name: str, mimetype: str) -> str | None:
+    """'pdf', 'docx', 'text', or None for what we do not read (images are handled elsewhere)."""
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else name.lower()
+    if extension == "pdf" or mimetype == "application/pdf":
+        return "pdf"
+    if extension == "docx" or "wordprocessingml" in mimetype:
+        return "docx"
+    if extension in TEXT_EXTENSIONS or mimetype.startswith("text/") or mimetype in (
+        "application/json", "application/xml", "application/x-yaml", "application/yaml",
+    ):
+        return "text"
+    return None
+
+
+def _cap(text: str, limits: Limits) -> Extracted:
+    if len(text) <= limits.max_chars:
+        return Extracted(text)
+    note = f"\n[… the rest is cut: the document is longer than {limits.max_chars:,} characters …]"
+    return Extracted(text[: limits.max_chars] + note, truncated=True)
+
+
+def _pdf(data: bytes, limits: Limits) -> Extracted:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise DocumentError("it is password-protected")
+        total = len(reader.pages)
+        parts = []
+        for number, page in enumerate(reader.pages[: limits.max_pages], start=1):
+            parts.append(f"--- page {number} ---\n{(page.extract_text() or '').strip()}")
+    except DocumentError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DocumentError("the file is damaged or is not a real PDF") from exc
+    if not any(part.split("\n", 1)[1].strip() for part in parts):
+        raise DocumentError("it has no text layer (it looks scanned), and I can't read scanned pages yet")
+    text = "\n\n".join(parts)
+    if total > limits.max_pages:
+        text += f"\n\n[… only the first {limits.max_pages} of {total} pages were read …]"
+    extracted = _cap(text, limits)
+    return Extracted(extracted.text, total, extracted.truncated or total > limits.max_pages)
+
+
+def _check_zip(data: bytes) -> None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise DocumentError("the file is damaged or is not a real Word document") from exc
+    inflated = sum(info.file_size for info in archive.infolist())
+    if inflated > MAX_UNZIPPED_BYTES or inflated > MAX_ZIP_RATIO * max(len(data), 1):
+        raise DocumentError("it would expand to an unreasonable size (it looks like a zip bomb)")
+
+
+def _docx(data: bytes, limits: Limits) -> Extracted:
+    _check_zip(data)
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise DocumentError("the file is damaged or is not a real Word document") from exc
+    lines = []
+    # Paragraphs and tables in document order (document.paragraphs alone loses the tables).
+    for child in document.element.body.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            lines.append(Paragraph(child, document).text)
+        elif tag == "tbl":
+            for row in Table(child, document).rows:
+                lines.append(" | ".join(cell.text.strip() for cell in row.cells))
+    return _cap("\n".join(lines).strip(), limits)
+
+
+def _decode(data: bytes) -> str:
+    for bom, encoding in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def extract(name: str, mimetype: str, data: bytes, limits: Limits) -> Extracted:
+    """Pure and CPU-bound: call it through `DocumentParser`, never on the event loop."""
+    kind = kind_of(name, mimetype)
+    if kind is None:
+        raise DocumentError("I can't read this kind of file yet")
+    if not data:
+        raise DocumentError("it is empty")
+    if kind == "pdf":
+        extracted = _pdf(data, limits)
+    elif kind == "docx":
+        extracted = _docx(data, limits)
+    else:
+        if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise DocumentError("it is a binary file, not text")
+        extracted = _cap(_decode(data), limits)
+    if not extracted.text.strip():
+        raise DocumentError("it has no text in it")
+    return extracted
+
+
+class DocumentParser:
+    """Runs `extract` in a worker process per document, a few at a time, killed at the limit."""
+
+    def __init__(self, limits: Limits, timeout: float, concurrency: int = 2) -> None:
+        self._limits = limits
+        self._timeout = timeout
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def parse(self, name: str, mimetype: str, data: bytes) -> Extracted:
+        async with self._slots:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, str(Path(__file__).resolve()), name, mimetype,
+                json.dumps(asdict(self._limits)),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            try:
+                out, err = await asyncio.wait_for(process.communicate(data), self._timeout)
+            except TimeoutError:
+                await self._kill(process)
+                log.warning("parsing %s took longer than %g s; worker killed", name, self._timeout)
+                raise DocumentError(f"it took longer than {self._timeout:g} seconds to read") from None
+            except asyncio.CancelledError:
+                await self._kill(process)
+                raise
+        if err:
+            log.warning("document worker for %s: %s", name, err.decode(errors="replace")[-2000:])
+        if process.returncode == MEMORY_EXIT:
+            raise DocumentError("it needs more memory to read than I allow for one file")
+        if process.returncode != 0 or not out:
+            raise DocumentError("the file is damaged or in a form I can't read")
+        result = json.loads(out)
+        if "error" in result:
+            raise DocumentError(result["error"])
+        return Extracted(**result)
+
+    @staticmethod
+    async def _kill(process: asyncio.subprocess.Process) -> None:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+def _worker() -> None:
+    """Entry point of the worker process: argv name, mimetype, limits; stdin bytes; stdout JSON."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
+    name, mimetype, limits = sys.argv[1], sys.argv[2], Limits(**json.loads(sys.argv[3]))
+    data = sys.stdin.buffer.read()
+    try:
+        result: dict[str, object] = asdict(extract(name, mimetype, data, limits))
+    except DocumentError as exc:
+        result = {"error": exc.reason}
+    except MemoryError:
+        sys.exit(MEMORY_EXIT)
+    sys.stdout.write(json.dumps(result))
+
+
+if __name__ == "__main__":
+    _worker()

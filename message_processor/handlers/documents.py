@@ -1,0 +1,68 @@
+"""Shared files → text for the model, and a plain reason for every file that can't be read."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from base_client import (
+    Attachment,
+    BaseClient,
+    DownloadError,
+    FileTooLarge,
+    Message,
+    ReplyStream,
+)
+from document_handler import DocumentError, DocumentParser, kind_of
+
+if TYPE_CHECKING:
+    from config import Config
+
+log = logging.getLogger(__name__)
+
+
+def document_block(name: str, text: str, pages: int | None) -> str:
+    """How a document sits in the person's turn (and in the stored thread, for follow-ups)."""
+    size = f" ({pages} pages)" if pages else ""
+    return f"=== DOCUMENT: {name}{size} ===\n{text}\n=== END OF DOCUMENT: {name} ==="
+
+
+class DocumentsMixin:
+    config: Config
+    client: BaseClient
+    documents: DocumentParser
+
+    async def read_attachments(
+        self, message: Message, reply: ReplyStream
+    ) -> tuple[list[str], list[str]]:
+        """(document blocks for the model, one notice per file that could not be read)."""
+        blocks: list[str] = []
+        notices: list[str] = []
+        limit = int(self.config.max_file_mb * 1024 * 1024)
+        for attachment in message.attachments:
+            try:
+                blocks.append(await self._read(attachment, limit, reply))
+            except DocumentError as exc:
+                log.info("%s: %s not read: %s", message.conversation_key, attachment.name, exc.reason)
+                notices.append(f"⚠️ I couldn't read {attachment.name}: {exc.reason}.")
+        return blocks, notices
+
+    async def _read(self, attachment: Attachment, limit: int, reply: ReplyStream) -> str:
+        if attachment.mimetype.startswith("image/"):
+            raise DocumentError("I can't look at images yet")
+        if kind_of(attachment.name, attachment.mimetype) is None:
+            raise DocumentError("I can't read this kind of file yet (PDF, Word and text files work)")
+        if attachment.size > limit:
+            raise DocumentError(
+                f"it is {attachment.size / 1048576:.1f} MB, over the {self.config.max_file_mb:g} MB limit"
+            )
+        await reply.progress(f"Reading {attachment.name}…")
+        try:
+            data = await self.client.download_file(attachment, limit)
+        except FileTooLarge as exc:  # its declared size was wrong
+            raise DocumentError(f"it is over the {self.config.max_file_mb:g} MB limit") from exc
+        except DownloadError as exc:
+            log.warning("download of %s failed: %s", attachment.name, exc)
+            raise DocumentError("I couldn't download it from Slack; please share it again") from exc
+        extracted = await self.documents.parse(attachment.name, attachment.mimetype, data)
+        return document_block(attachment.name, extracted.text, extracted.pages)

@@ -1,0 +1,112 @@
+"""Shared documents reach the model; unreadable ones get a specific reply and the rest is answered."""
+
+from __future__ import annotations
+
+from tests.documents import make_docx, make_pdf, make_zip_bomb
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.slack import FakeSlack
+from tests.helpers import wait_replies
+
+PDF = "application/pdf"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+async def test_pdf_and_docx_text_reach_the_model_and_stay_for_follow_ups(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot()
+    pdf = slack.add_file("report.pdf", make_pdf(["Quarterly summary", "Revenue grew by 17 percent"]), PDF)
+    word = slack.add_file("plan.docx", make_docx(["The plan"], [["Owner", "Task"], ["Dana", "Ship v2"]]), DOCX)
+    root = await slack.user_says("U0ALICE", "D0ALICE", "compare these", files=[pdf, word])
+    await wait_replies(slack, "D0ALICE", root, timeout=20)
+    await app.processor.wait_idle()
+
+    [turn] = openai.responses_requests()[0]["input"]
+    assert turn["content"].startswith("Alice: compare these")
+    assert "=== DOCUMENT: report.pdf (2 pages) ===" in turn["content"]
+    assert "--- page 2 ---\nRevenue grew by 17 percent" in turn["content"]
+    assert "Dana | Ship v2" in turn["content"]
+    assert all(authorized for _, authorized in slack.downloads)
+
+    downloads = len(slack.downloads)
+    await slack.user_says("U0ALICE", "D0ALICE", "who owns the task?", thread_ts=root)
+    await wait_replies(slack, "D0ALICE", root, count=2)
+    follow_up = openai.responses_requests()[1]["input"]
+    assert "Dana | Ship v2" in follow_up[0]["content"]  # from the stored thread
+    assert len(slack.downloads) == downloads  # not downloaded again
+
+
+async def test_unreadable_files_get_specific_replies_while_the_question_is_answered(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    await start_bot(MAX_FILE_MB="1")
+    files = [
+        slack.add_file("secret.pdf", make_pdf(["x"], password="pw"), PDF),
+        slack.add_file("broken.pdf", b"%PDF-1.4 garbage", PDF),
+        slack.add_file("bomb.docx", make_zip_bomb(), DOCX),
+        slack.add_file("huge.csv", b"a,b\n" * 300_000, "text/csv"),
+        slack.add_file("ok.txt", b"the readable one", "text/plain"),
+    ]
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "what can you read?", files=files)
+
+    [text] = await wait_replies(slack, "D0ALICE", ts, timeout=20)
+
+    assert text.startswith("You said: Alice: what can you read?")
+    assert "I couldn't read secret.pdf: it is password-protected." in text
+    assert "I couldn't read broken.pdf: the file is damaged" in text
+    assert "I couldn't read bomb.docx: it would expand to an unreasonable size" in text
+    assert "I couldn't read huge.csv: it is 1.1 MB, over the 1 MB limit." in text
+    assert "the readable one" in openai.responses_requests()[0]["input"][0]["content"]
+    huge = files[3]["id"]
+    assert all(file_id != huge for file_id, _ in slack.downloads)  # refused before downloading
+
+
+async def test_only_unreadable_files_get_the_reasons_without_a_model_call(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    await start_bot()
+    scan = slack.add_file("scan.pdf", make_pdf([""]), PDF)
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "", files=[scan])
+
+    [text] = await wait_replies(slack, "D0ALICE", ts, timeout=20)
+
+    assert "I couldn't read scan.pdf: it has no text layer" in text
+    assert openai.responses_requests() == []
+
+
+async def test_the_loop_stays_responsive_while_a_long_pdf_is_parsed(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    await start_bot()
+    pages = [f"Page {i} " + "words in a long report " * 40 for i in range(300)]
+    pdf = slack.add_file("long.pdf", make_pdf(pages), PDF)
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "summarise", files=[pdf])
+    await slack.wait_for(lambda: any("Reading long.pdf" in (m.get("text") or "") for m in slack.bot_messages("D0ALICE")), 10)
+
+    # While the worker parses, other people are acked and answered at once.
+    latencies = []
+    for _ in range(5):
+        other = await slack.user_says("U0BOB", "D0BOB", "quick one")
+        envelope = list(slack.envelopes)[-1]
+        latencies.append((await slack.wait_for_ack(envelope)).latency)
+        await wait_replies(slack, "D0BOB", other, timeout=5)
+    await wait_replies(slack, "D0ALICE", ts, timeout=60)
+
+    assert max(latencies) < 0.25
+    [alice] = [r for r in openai.responses_requests() if r["input"][0]["content"].startswith("Alice")]
+    content = alice["input"][0]["content"]
+    assert "=== DOCUMENT: long.pdf (300 pages) ===" in content
+    assert "the rest is cut: the document is longer than 200,000 characters" in content
+
+
+async def test_a_parse_over_the_time_limit_is_killed_and_reported(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    await start_bot(DOCUMENT_TIMEOUT_SECONDS="0.01")
+    pdf = slack.add_file("slow.pdf", make_pdf(["anything"]), PDF)
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "read it", files=[pdf])
+
+    [text] = await wait_replies(slack, "D0ALICE", ts, timeout=20)
+
+    assert "I couldn't read slow.pdf: it took longer than 0.01 seconds to read." in text
+    assert text.startswith("You said: Alice: read it")  # the question is still answered
