@@ -56,6 +56,7 @@ class Config:
     max_document_pages: int = 300
     max_document_chars: int = 200_000
     document_timeout_seconds: float = 60.0
+    max_context_images: int = 4
     # Settings people can change from Slack (the environment gives the defaults).
     available_models: tuple[str, ...] = ()
     reasoning_model_prefixes: tuple[str, ...] = ("gpt-5", "gpt-6", "o1", "o3", "o4")
@@ -191,6 +192,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         max_file_mb=r.number("MAX_FILE_MB", Config.max_file_mb, 0.01, 1024),
         max_document_pages=r.number("MAX_DOCUMENT_PAGES", Config.max_document_pages, 1, 100_000, int),
         max_document_chars=r.number("MAX_DOCUMENT_CHARS", Config.max_document_chars, 1000, 10_000_000, int),
+        max_context_images=r.number("MAX_CONTEXT_IMAGES", Config.max_context_images, 0, 50, int),
         document_timeout_seconds=r.number("DOCUMENT_TIMEOUT_SECONDS", Config.document_timeout_seconds, 0.01, 3600),
     )
     models = r.names("AVAILABLE_MODELS", ())

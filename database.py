@@ -81,11 +81,31 @@ MIGRATIONS: tuple[str, ...] = (
     -- When the one-time welcome was shown (NULL: not yet).
     ALTER TABLE users ADD COLUMN welcomed_at REAL;
     """,
+    """
+    -- Images people shared in a thread, kept so follow-ups can still show them to the model.
+    CREATE TABLE images (
+        id INTEGER PRIMARY KEY,
+        thread_id INTEGER NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+        slack_ts TEXT NOT NULL,
+        name TEXT NOT NULL,
+        mimetype TEXT NOT NULL,
+        data BLOB NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX images_by_thread ON images (thread_id, id);
+    """,
 )
 
 
 class DatabaseError(Exception):
     """The database cannot be used (for example it was written by a newer version)."""
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    name: str
+    mimetype: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -244,6 +264,28 @@ class Database:
                 await self.conn.execute("ROLLBACK")
                 raise
             await self.conn.execute("COMMIT")
+
+    # --- images ------------------------------------------------------------------------------
+
+    async def add_images(self, thread_id: int, slack_ts: str, images: Iterable[StoredImage]) -> None:
+        rows = [(thread_id, slack_ts, i.name, i.mimetype, i.data, time.time()) for i in images]
+        async with self._write_lock:
+            await self.conn.executemany(
+                "INSERT INTO images (thread_id, slack_ts, name, mimetype, data, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    async def recent_images(self, thread_id: int, limit: int) -> list[tuple[str, StoredImage]]:
+        """The thread's newest `limit` images as (slack_ts, image), oldest first."""
+        async with self.conn.execute(
+            "SELECT slack_ts, name, mimetype, data FROM images WHERE thread_id = ? "
+            "ORDER BY id DESC LIMIT ?",
+            (thread_id, limit),
+        ) as cursor:
+            rows = list(await cursor.fetchall())
+        rows.reverse()
+        return [(r["slack_ts"], StoredImage(r["name"], r["mimetype"], bytes(r["data"]))) for r in rows]
 
     # --- settings ----------------------------------------------------------------------------
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from base_client import BaseClient, Message, Role, UserInfo
-from database import Database, StoredMessage
+from database import Database, StoredImage, StoredMessage
 from thread_manager import ThreadState
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,12 @@ class ThreadContextMixin:
         return turns
 
     async def save_turns(
-        self, message: Message, state: ThreadState, turns: list[StoredMessage]
+        self, message: Message, state: ThreadState, turns: list[StoredMessage],
+        images: Sequence[StoredImage] = (),
     ) -> None:
         thread_id = await self.db.ensure_thread(message.channel_id, message.thread_id)
         await self.db.add_messages(thread_id, turns)
+        if images:
+            await self.db.add_images(thread_id, message.message_id, images)
         if state.turns is not None:
             state.turns.extend(turns)

@@ -13,7 +13,9 @@ from base_client import (
     Message,
     ReplyStream,
 )
+from database import StoredImage
 from document_handler import DocumentError, DocumentParser, kind_of
+from message_processor.handlers.vision import VisionMixin
 
 if TYPE_CHECKING:
     from config import Config
@@ -27,29 +29,31 @@ def document_block(name: str, text: str, pages: int | None) -> str:
     return f"=== DOCUMENT: {name}{size} ===\n{text}\n=== END OF DOCUMENT: {name} ==="
 
 
-class DocumentsMixin:
+class DocumentsMixin(VisionMixin):
     config: Config
     client: BaseClient
     documents: DocumentParser
 
     async def read_attachments(
         self, message: Message, reply: ReplyStream
-    ) -> tuple[list[str], list[str]]:
-        """(document blocks for the model, one notice per file that could not be read)."""
+    ) -> tuple[list[str], list[StoredImage], list[str]]:
+        """(document blocks, images, one notice per file that could not be read)."""
         blocks: list[str] = []
+        images: list[StoredImage] = []
         notices: list[str] = []
         limit = int(self.config.max_file_mb * 1024 * 1024)
         for attachment in message.attachments:
             try:
-                blocks.append(await self._read(attachment, limit, reply))
+                if attachment.mimetype.startswith("image/"):
+                    images.append(await self.read_image(attachment, limit, reply))
+                else:
+                    blocks.append(await self._read(attachment, limit, reply))
             except DocumentError as exc:
                 log.info("%s: %s not read: %s", message.conversation_key, attachment.name, exc.reason)
                 notices.append(f"⚠️ I couldn't read {attachment.name}: {exc.reason}.")
-        return blocks, notices
+        return blocks, images, notices
 
     async def _read(self, attachment: Attachment, limit: int, reply: ReplyStream) -> str:
-        if attachment.mimetype.startswith("image/"):
-            raise DocumentError("I can't look at images yet")
         if kind_of(attachment.name, attachment.mimetype) is None:
             raise DocumentError("I can't read this kind of file yet (PDF, Word and text files work)")
         if attachment.size > limit:

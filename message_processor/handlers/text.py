@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from base_client import Message, ReplyStream, Role
-from database import StoredMessage
+from database import StoredImage, StoredMessage
 from message_processor.handlers.documents import DocumentsMixin
+from message_processor.handlers.vision import image_part
 from message_processor.progress import ProgressIndicator
 from message_processor.thread_management import ThreadContextMixin
 from message_processor.utilities import (
@@ -33,6 +34,17 @@ log = logging.getLogger(__name__)
 COUNT_OFF_LOOP_CHARS = 20_000
 
 
+def turn_input(turn: StoredMessage, text: str, images: dict[str, list[StoredImage]]) -> dict[str, Any]:
+    """One turn for the Responses API: text, plus image inputs for a person's turn with images."""
+    shared = images.get(turn.slack_ts or "") if turn.role is Role.USER else None
+    if not shared:
+        return {"role": turn.role.value, "content": text}
+    return {
+        "role": turn.role.value,
+        "content": [{"type": "input_text", "text": text}, *(image_part(i) for i in shared)],
+    }
+
+
 class TextHandlerMixin(ThreadContextMixin, DocumentsMixin):
     config: Config
     ai: OpenAIClient
@@ -42,16 +54,19 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin):
     ) -> None:
         user = await self.user_info(message.user_id)
         history = await self.load_turns(message, state)
-        blocks, notices = await self.read_attachments(message, reply)
+        blocks, images, notices = await self.read_attachments(message, reply)
         text = "\n\n".join(part for part in (message.text, *blocks) if part.strip())
-        if not text:
+        if not text and not images:
             # Only files, none readable: the reasons are the whole answer.
             await reply.fail("\n".join(notices))
             return
+        text = text or f"[shared {len(images)} image(s)]"
         turn = StoredMessage(Role.USER, text, message.message_id, message.user_id, user.display_name)
         # Stored before the model call, so a failed answer still leaves the question in context.
-        await self.save_turns(message, state, [turn])
-        request = await self._build_request(history, user.timezone, settings)
+        await self.save_turns(message, state, [turn], images)
+        request = await self._build_request(
+            history, user.timezone, settings, await self.context_images(message)
+        )
 
         progress = ProgressIndicator(reply, self.config.progress_update_seconds)
         progress.start(message.conversation_key)
@@ -79,7 +94,8 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin):
         )
 
     async def _build_request(
-        self, turns: list[StoredMessage], tz_name: str, settings: Settings
+        self, turns: list[StoredMessage], tz_name: str, settings: Settings,
+        images: dict[str, list[StoredImage]] | None = None,
     ) -> ModelRequest:
         config = self.config
         texts = [
@@ -105,10 +121,19 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin):
         return ModelRequest(
             model=settings.model,
             instructions=instructions(bool(trimmed.dropped)),
-            turns=[{"role": turns[i].role.value, "content": texts[i]} for i in kept],
+            turns=[turn_input(turns[i], texts[i], images or {}) for i in kept],
             max_output_tokens=config.openai_max_output_tokens,
             extra=model_options(settings, config.reasoning_model_prefixes),
         )
+
+    async def context_images(self, message: Message) -> dict[str, list[StoredImage]]:
+        """The thread's newest images (a few, bounded), by the message they came with."""
+        thread_id = await self.db.thread_id(message.channel_id, message.thread_id)
+        by_message: dict[str, list[StoredImage]] = {}
+        if thread_id is not None:
+            for ts, image in await self.db.recent_images(thread_id, self.config.max_context_images):
+                by_message.setdefault(ts, []).append(image)
+        return by_message
 
     async def _stream_answer(
         self, request: ModelRequest, reply: ReplyStream, progress: ProgressIndicator, live: bool
