@@ -20,6 +20,7 @@ from base_client import Message
 from config import Config, ConfigError, load_config
 from database import Database, DatabaseError
 from document_handler import DocumentParser, Limits
+from image_url_handler import ImageFetcher
 from message_processor import MessageProcessor
 from message_processor.settings_store import SettingsStore
 from openai_client import OpenAIClient
@@ -53,8 +54,9 @@ class AssistantApp:
             Limits(max_pages=config.max_document_pages, max_chars=config.max_document_chars),
             timeout=config.document_timeout_seconds,
         )
+        images = ImageFetcher(max_bytes=int(config.max_file_mb * 1024 * 1024))
         self.processor = MessageProcessor(
-            config, self.slack, self.ai, self.db, self.threads, self.settings, documents
+            config, self.slack, self.ai, self.db, self.threads, self.settings, documents, images
         )
         self._background: list[asyncio.Task[None]] = []
         self._closed = False

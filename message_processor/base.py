@@ -10,6 +10,7 @@ from base_client import BaseClient, Message, ReplyStream
 from config import Config
 from database import Database
 from document_handler import DocumentParser
+from image_url_handler import ImageFetcher
 from message_processor.handlers.text import TextHandlerMixin
 from message_processor.settings_store import SettingsStore
 from message_processor.utilities import (
@@ -40,9 +41,11 @@ class MessageProcessor(TextHandlerMixin):
         threads: ThreadManager,
         settings: SettingsStore,
         documents: DocumentParser,
+        image_fetcher: ImageFetcher,
     ) -> None:
         self.config = config
         self.documents = documents
+        self.image_fetcher = image_fetcher
         self.settings = settings
         self.client = client
         self.ai = ai

@@ -51,7 +51,8 @@ class DocumentsMixin(VisionMixin):
             except DocumentError as exc:
                 log.info("%s: %s not read: %s", message.conversation_key, attachment.name, exc.reason)
                 notices.append(f"⚠️ I couldn't read {attachment.name}: {exc.reason}.")
-        return blocks, images, notices
+        linked, refused = await self.read_image_urls(message.text, reply)
+        return blocks, images + linked, notices + refused
 
     async def _read(self, attachment: Attachment, limit: int, reply: ReplyStream) -> str:
         if kind_of(attachment.name, attachment.mimetype) is None:

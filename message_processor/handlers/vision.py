@@ -8,28 +8,16 @@ from typing import TYPE_CHECKING, Any
 from base_client import Attachment, BaseClient, DownloadError, FileTooLarge, ReplyStream
 from database import StoredImage
 from document_handler import DocumentError
+from image_url_handler import (
+    MAX_LINKS,
+    ImageFetcher,
+    ImageUrlError,
+    image_urls,
+    sniff_image,
+)
 
 if TYPE_CHECKING:
     from config import Config
-
-# What the model accepts, recognised by content (a file's name or declared type can lie).
-_SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
-
-
-def sniff_image(data: bytes) -> str | None:
-    """The image type of `data` by its first bytes, or None if it is not one we can send."""
-    for signature, mimetype in _SIGNATURES:
-        if data.startswith(signature):
-            return mimetype
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
 
 def image_part(image: StoredImage) -> dict[str, Any]:
     encoded = base64.b64encode(image.data).decode()
@@ -39,6 +27,25 @@ def image_part(image: StoredImage) -> dict[str, Any]:
 class VisionMixin:
     config: Config
     client: BaseClient
+    image_fetcher: ImageFetcher
+
+    async def read_image_urls(self, text: str, reply: ReplyStream) -> tuple[list[StoredImage], list[str]]:
+        """Images behind the image links in a message, and a notice for each one not used."""
+        images: list[StoredImage] = []
+        notices: list[str] = []
+        urls = image_urls(text)
+        if len(urls) > MAX_LINKS:
+            skipped = ", ".join(urls[MAX_LINKS:])
+            notices.append(f"⚠️ I look at {MAX_LINKS} image links per message at most, so I skipped: {skipped}.")
+        for url in urls[:MAX_LINKS]:
+            await reply.progress("Fetching a linked image…")
+            try:
+                fetched = await self.image_fetcher.fetch(url)
+            except ImageUrlError as exc:
+                notices.append(f"⚠️ I couldn't use the image at {url}: {exc.reason}.")
+                continue
+            images.append(StoredImage(fetched.name, fetched.mimetype, fetched.data))
+        return images, notices
 
     async def read_image(self, attachment: Attachment, limit: int, reply: ReplyStream) -> StoredImage:
         if attachment.size > limit:
