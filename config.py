@@ -37,6 +37,9 @@ class Config:
     slack_api_url: str = "https://slack.com/api/"
     openai_base_url: str | None = None
     openai_model: str = "gpt-5.5"
+    # A current GPT image model (gpt-image-1 is shut down) and a small, fast model for routing.
+    openai_image_model: str = "gpt-image-2"
+    openai_utility_model: str = "gpt-5.5-mini"
     openai_timeout_seconds: float = 305.0
     openai_max_retries: int = 2
     openai_max_output_tokens: int = 8192
@@ -171,6 +174,8 @@ def load_config(env: Mapping[str, str]) -> Config:
         # An empty OPENAI_BASE_URL must mean "unset": the SDK would otherwise send requests to ''.
         openai_base_url=r.url("OPENAI_BASE_URL", None, ("http", "https")),
         openai_model=r.text("OPENAI_MODEL", Config.openai_model),
+        openai_image_model=r.text("OPENAI_IMAGE_MODEL", Config.openai_image_model),
+        openai_utility_model=r.text("OPENAI_UTILITY_MODEL", Config.openai_utility_model),
         openai_timeout_seconds=r.number("OPENAI_TIMEOUT_SECONDS", Config.openai_timeout_seconds, 0.1, 3600),
         openai_max_retries=r.number("OPENAI_MAX_RETRIES", Config.openai_max_retries, 0, 10, int),
         openai_max_output_tokens=r.number(

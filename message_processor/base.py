@@ -11,6 +11,7 @@ from config import Config
 from database import Database
 from document_handler import DocumentParser
 from image_url_handler import ImageFetcher
+from message_processor.handlers.image_gen import ImageGenerationMixin
 from message_processor.handlers.text import TextHandlerMixin
 from message_processor.settings_store import SettingsStore
 from message_processor.utilities import (
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 FAREWELL_SECONDS = 5.0
 
 
-class MessageProcessor(TextHandlerMixin):
+class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
     def __init__(
         self,
         config: Config,
@@ -139,7 +140,7 @@ class MessageProcessor(TextHandlerMixin):
             if fresh:
                 await reply.start("Thinking…")
             await self.db.set_message_status(message.channel_id, message.message_id, "answering")
-            await self.answer_text(message, state, reply, settings)
+            await self.answer(message, state, reply, settings)
         except asyncio.CancelledError:
             log.warning("%s: answer interrupted by shutdown", key)
             await self._tell(reply, SHUTDOWN_NOTICE)

@@ -33,6 +33,11 @@ class ProgressIndicator:
         self._activity = tool_status(tool)
         await self._reply.progress(self._activity)
 
+    async def progress_text(self, status: str) -> None:
+        """A one-off status (e.g. "Uploading…"); the rotation continues with it."""
+        self._activity = status
+        await self._reply.progress(status)
+
     async def stop(self) -> None:
         """Called on the first text (the text itself is progress from then on) and at the end."""
         task, self._task = self._task, None

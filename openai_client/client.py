@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any, AsyncIterator
 
@@ -70,6 +71,43 @@ class OpenAIClient:
 
     async def close(self) -> None:
         await self._client.close()
+
+    async def classify(self, model: str, instructions: str, text: str) -> str:
+        """A one-word answer from a small model (routing); lower-cased, stripped."""
+        try:
+            response = await self._client.responses.create(
+                model=model, instructions=instructions, input=text, max_output_tokens=64, store=False,
+            )
+        except openai.OpenAIError as exc:
+            raise classify(exc) from exc
+        return (response.output_text or "").strip().lower()
+
+    async def generate_image(self, model: str, prompt: str, size: str, quality: str) -> bytes:
+        try:
+            result = await self._client.images.generate(
+                model=model, prompt=prompt, size=size, quality=quality, n=1,  # type: ignore[call-overload]  # validated by settings.py
+            )
+        except openai.OpenAIError as exc:
+            raise classify(exc) from exc
+        return self._image_bytes(result)
+
+    async def edit_image(
+        self, model: str, image: tuple[str, bytes, str], prompt: str, size: str, quality: str
+    ) -> bytes:
+        try:
+            result = await self._client.images.edit(
+                model=model, image=image, prompt=prompt, size=size, quality=quality, n=1,  # type: ignore[call-overload]  # validated by settings.py
+            )
+        except openai.OpenAIError as exc:
+            raise classify(exc) from exc
+        return self._image_bytes(result)
+
+    @staticmethod
+    def _image_bytes(result: Any) -> bytes:
+        # GPT image models always answer in base64 (response_format is not sent to them).
+        if not result.data or not result.data[0].b64_json:
+            raise ModelError(ErrorKind.FAILED, "the image model returned no image")
+        return base64.b64decode(result.data[0].b64_json)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         params: dict[str, Any] = {

@@ -14,10 +14,10 @@ def kind(message: dict[str, Any]) -> str | None:
 
 
 def bot_replies(slack: FakeSlack, channel: str, thread_ts: str) -> list[dict[str, Any]]:
-    """The bot's answers and notices in a thread (the one-time welcome aside)."""
+    """The bot's progress, answers and notices in a thread (not the welcome, not file uploads)."""
     return [
         m for m in slack.thread(channel, thread_ts)
-        if m.get("bot_id") == slack.bot_id and kind(m) != "welcome"
+        if m.get("bot_id") == slack.bot_id and kind(m) in ("progress", *FINAL_KINDS)
     ]
 
 

@@ -1,0 +1,19 @@
+"""Which picture "make it blue" means: the newest image of the thread, shared or generated."""
+
+from __future__ import annotations
+
+from base_client import Message
+from database import Database, StoredImage
+
+
+class ImageEditMixin:
+    db: Database
+
+    async def latest_image(self, message: Message, attached: list[StoredImage]) -> StoredImage | None:
+        if attached:
+            return attached[-1]
+        thread_id = await self.db.thread_id(message.channel_id, message.thread_id)
+        if thread_id is None:
+            return None
+        newest = await self.db.recent_images(thread_id, 1)
+        return newest[-1][1] if newest else None
