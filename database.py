@@ -137,7 +137,11 @@ class Database:
         await self._conn.execute("PRAGMA journal_mode=WAL")
         await self._conn.execute("PRAGMA foreign_keys=ON")
         await self._conn.execute("PRAGMA busy_timeout=5000")
-        await self._migrate()
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()  # a refused database leaves nothing open behind
+            raise
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -17,7 +17,8 @@ def route_to(openai: FakeOpenAI, *intents: str) -> None:
     def responder(body: dict) -> Reply:
         if body.get("model") == UTILITY:
             return Reply(text=pending.pop(0))
-        return Reply()
+        # Image calls take a moment, long enough for the progress line to show.
+        return Reply(latency=0.3)
 
     openai.responder = responder
 
