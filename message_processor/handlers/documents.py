@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING
 from base_client import (
     Attachment,
     BaseClient,
-    DownloadError,
-    FileTooLarge,
     Message,
     ReplyStream,
 )
@@ -57,17 +55,6 @@ class DocumentsMixin(VisionMixin):
     async def _read(self, attachment: Attachment, limit: int, reply: ReplyStream) -> str:
         if kind_of(attachment.name, attachment.mimetype) is None:
             raise DocumentError("I can't read this kind of file yet (PDF, Word and text files work)")
-        if attachment.size > limit:
-            raise DocumentError(
-                f"it is {attachment.size / 1048576:.1f} MB, over the {self.config.max_file_mb:g} MB limit"
-            )
-        await reply.progress(f"Reading {attachment.name}…")
-        try:
-            data = await self.client.download_file(attachment, limit)
-        except FileTooLarge as exc:  # its declared size was wrong
-            raise DocumentError(f"it is over the {self.config.max_file_mb:g} MB limit") from exc
-        except DownloadError as exc:
-            log.warning("download of %s failed: %s", attachment.name, exc)
-            raise DocumentError("I couldn't download it from Slack; please share it again") from exc
+        data = await self.download(attachment, limit, reply, f"Reading {attachment.name}…")
         extracted = await self.documents.parse(attachment.name, attachment.mimetype, data)
         return document_block(attachment.name, extracted.text, extracted.pages)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
-from base_client import Attachment, BaseClient, DownloadError, FileTooLarge, ReplyStream
+from base_client import Attachment, BaseClient, ReplyStream
 from database import StoredImage
 from document_handler import DocumentError
 from image_url_handler import (
@@ -15,6 +15,7 @@ from image_url_handler import (
     image_urls,
     sniff_image,
 )
+from message_processor.handlers.downloads import DownloadMixin
 
 if TYPE_CHECKING:
     from config import Config
@@ -24,7 +25,7 @@ def image_part(image: StoredImage) -> dict[str, Any]:
     return {"type": "input_image", "image_url": f"data:{image.mimetype};base64,{encoded}"}
 
 
-class VisionMixin:
+class VisionMixin(DownloadMixin):
     config: Config
     client: BaseClient
     image_fetcher: ImageFetcher
@@ -48,17 +49,7 @@ class VisionMixin:
         return images, notices
 
     async def read_image(self, attachment: Attachment, limit: int, reply: ReplyStream) -> StoredImage:
-        if attachment.size > limit:
-            raise DocumentError(
-                f"it is {attachment.size / 1048576:.1f} MB, over the {self.config.max_file_mb:g} MB limit"
-            )
-        await reply.progress(f"Looking at {attachment.name}…")
-        try:
-            data = await self.client.download_file(attachment, limit)
-        except FileTooLarge as exc:
-            raise DocumentError(f"it is over the {self.config.max_file_mb:g} MB limit") from exc
-        except DownloadError as exc:
-            raise DocumentError("I couldn't download it from Slack; please share it again") from exc
+        data = await self.download(attachment, limit, reply, f"Looking at {attachment.name}…")
         mimetype = sniff_image(data)
         if mimetype is None:
             raise DocumentError("it is not a PNG, JPEG, GIF or WebP image")
