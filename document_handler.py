@@ -9,13 +9,17 @@ Every way a file can be unreadable becomes a `DocumentError` whose reason a pers
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import logging
+import struct
 import sys
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,9 @@ WORKER_MEMORY_BYTES = 1024 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 MAX_ZIP_RATIO = 100
 MEMORY_EXIT = 3
+# Scanned PDFs go to the vision model as the page images they contain, within these bounds.
+MAX_SCAN_IMAGES = 5
+MAX_SCAN_IMAGE_BYTES = 5 * 1024 * 1024
 
 
 class DocumentError(Exception):
@@ -51,6 +58,8 @@ class Extracted:
     text: str
     pages: int | None = None
     truncated: bool = False
+    # (mimetype, base64) page images of a scanned PDF, for the vision model.
+    images: tuple[tuple[str, str], ...] = ()
 
 
 def kind_of(name: str, mimetype: str) -> str | None:
@@ -74,6 +83,55 @@ def _cap(text: str, limits: Limits) -> Extracted:
     return Extracted(text[: limits.max_chars] + note, truncated=True)
 
 
+def _png(width: int, height: int, channels: int, pixels: bytes) -> bytes:
+    """8-bit gray or RGB pixels as a PNG, built by hand (no imaging library needed)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    stride = width * channels
+    rows = b"".join(b"\x00" + pixels[y * stride : (y + 1) * stride] for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2 if channels == 3 else 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def _page_images(page: Any) -> list[tuple[str, bytes]]:
+    """The images a page draws, where we can pass them on as JPEG or PNG without decoding art."""
+    found: list[tuple[str, bytes]] = []
+    resources = page.get("/Resources") or {}
+    xobjects = resources.get("/XObject") or {}
+    for reference in xobjects.values():
+        image = reference.get_object()
+        if image.get("/Subtype") != "/Image":
+            continue
+        filters = image.get("/Filter")
+        filters = [filters] if isinstance(filters, str) else list(filters or [])
+        if filters == ["/DCTDecode"]:
+            found.append(("image/jpeg", bytes(image._data)))
+            continue
+        channels = {"/DeviceRGB": 3, "/DeviceGray": 1}.get(image.get("/ColorSpace"))
+        if filters in ([], ["/FlateDecode"]) and channels and image.get("/BitsPerComponent") == 8:
+            width, height = int(image["/Width"]), int(image["/Height"])
+            pixels = image.get_data()
+            if len(pixels) >= width * height * channels:
+                found.append(("image/png", _png(width, height, channels, pixels)))
+    return found
+
+
+def _scanned(reader: Any, limits: Limits) -> Extracted:
+    """A PDF without a text layer: its page images, bounded, for the vision model."""
+    images: list[tuple[str, str]] = []
+    for page in reader.pages[: limits.max_pages]:
+        for mimetype, data in _page_images(page):
+            if len(data) <= MAX_SCAN_IMAGE_BYTES and len(images) < MAX_SCAN_IMAGES:
+                images.append((mimetype, base64.b64encode(data).decode()))
+    if not images:
+        raise DocumentError("it has no text layer and no page images I can read")
+    total = len(reader.pages)
+    note = f"[A scanned document of {total} pages without text; {len(images)} page image(s) are attached.]"
+    return Extracted(note, total, len(images) < total, tuple(images))
+
+
 def _pdf(data: bytes, limits: Limits) -> Extracted:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
@@ -86,12 +144,12 @@ def _pdf(data: bytes, limits: Limits) -> Extracted:
         parts = []
         for number, page in enumerate(reader.pages[: limits.max_pages], start=1):
             parts.append(f"--- page {number} ---\n{(page.extract_text() or '').strip()}")
+        if not any(part.split("\n", 1)[1].strip() for part in parts):
+            return _scanned(reader, limits)
     except DocumentError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DocumentError("the file is damaged or is not a real PDF") from exc
-    if not any(part.split("\n", 1)[1].strip() for part in parts):
-        raise DocumentError("it has no text layer (it looks scanned), and I can't read scanned pages yet")
     text = "\n\n".join(parts)
     if total > limits.max_pages:
         text += f"\n\n[… only the first {limits.max_pages} of {total} pages were read …]"
@@ -195,7 +253,8 @@ class DocumentParser:
         result = json.loads(out)
         if "error" in result:
             raise DocumentError(result["error"])
-        return Extracted(**result)
+        images = tuple((mimetype, data) for mimetype, data in result.pop("images", ()))
+        return Extracted(**result, images=images)
 
     @staticmethod
     async def _kill(process: asyncio.subprocess.Process) -> None:

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 
 import docx
 from pypdf import PdfWriter
-from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+from pypdf.generic import (
+    DecodedStreamObject,
+    DictionaryObject,
+    NameObject,
+    NumberObject,
+    StreamObject,
+)
 
 
 def make_pdf(pages: list[str], password: str | None = None) -> bytes:
@@ -59,4 +66,28 @@ def make_zip_bomb(inflated_mb: int = 300) -> bytes:
             chunk = b"\0" * (1024 * 1024)
             for _ in range(inflated_mb):
                 entry.write(chunk)
+    return out.getvalue()
+
+
+def make_scanned_pdf(pages: int = 2, size: int = 8) -> bytes:
+    """Pages that are only an image each (like a scan): no text layer, one RGB image per page."""
+    writer = PdfWriter()
+    for number in range(pages):
+        page = writer.add_blank_page(200, 200)
+        image = StreamObject()
+        image._data = zlib.compress(bytes([40 * number, 90, 200]) * size * size)
+        image.update({
+            NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Image"),
+            NameObject("/Width"): NumberObject(size), NameObject("/Height"): NumberObject(size),
+            NameObject("/ColorSpace"): NameObject("/DeviceRGB"),
+            NameObject("/BitsPerComponent"): NumberObject(8), NameObject("/Filter"): NameObject("/FlateDecode"),
+        })
+        page[NameObject("/Resources")] = DictionaryObject({
+            NameObject("/XObject"): DictionaryObject({NameObject("/Im0"): writer._add_object(image)}),
+        })
+        content = DecodedStreamObject()
+        content.set_data(b"q 200 0 0 200 0 0 cm /Im0 Do Q")
+        page[NameObject("/Contents")] = writer._add_object(content)
+    out = io.BytesIO()
+    writer.write(out)
     return out.getvalue()

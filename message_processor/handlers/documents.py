@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import TYPE_CHECKING
 
@@ -45,16 +46,25 @@ class DocumentsMixin(VisionMixin):
                 if attachment.mimetype.startswith("image/"):
                     images.append(await self.read_image(attachment, limit, reply))
                 else:
-                    blocks.append(await self._read(attachment, limit, reply))
+                    block, pages = await self._read(attachment, limit, reply)
+                    blocks.append(block)
+                    images.extend(pages)
             except DocumentError as exc:
                 log.info("%s: %s not read: %s", message.conversation_key, attachment.name, exc.reason)
                 notices.append(f"⚠️ I couldn't read {attachment.name}: {exc.reason}.")
         linked, refused = await self.read_image_urls(message.text, reply)
         return blocks, images + linked, notices + refused
 
-    async def _read(self, attachment: Attachment, limit: int, reply: ReplyStream) -> str:
+    async def _read(
+        self, attachment: Attachment, limit: int, reply: ReplyStream
+    ) -> tuple[str, list[StoredImage]]:
+        """The document's text block, and the page images of a scanned PDF."""
         if kind_of(attachment.name, attachment.mimetype) is None:
             raise DocumentError("I can't read this kind of file yet (PDF, Word and text files work)")
         data = await self.download(attachment, limit, reply, f"Reading {attachment.name}…")
         extracted = await self.documents.parse(attachment.name, attachment.mimetype, data)
-        return document_block(attachment.name, extracted.text, extracted.pages)
+        pages = [
+            StoredImage(f"{attachment.name} page image {n}", mimetype, base64.b64decode(encoded))
+            for n, (mimetype, encoded) in enumerate(extracted.images, start=1)
+        ]
+        return document_block(attachment.name, extracted.text, extracted.pages), pages

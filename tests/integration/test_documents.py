@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.documents import make_docx, make_pdf, make_zip_bomb
+from tests.documents import make_docx, make_pdf, make_scanned_pdf, make_zip_bomb
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.helpers import wait_replies
@@ -110,3 +110,20 @@ async def test_a_parse_over_the_time_limit_is_killed_and_reported(
 
     assert "I couldn't read slow.pdf: it took longer than 0.01 seconds to read." in text
     assert text.startswith("You said: Alice: read it")  # the question is still answered
+
+
+async def test_a_scanned_pdf_reaches_the_model_as_page_images(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    await start_bot()
+    scan = slack.add_file("contract-scan.pdf", make_scanned_pdf(pages=2), PDF)
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "what does this say?", files=[scan])
+
+    [text] = await wait_replies(slack, "D0ALICE", ts, timeout=20)
+
+    assert text.startswith("You said: Alice: what does this say?")
+    [turn] = openai.responses_requests()[0]["input"]
+    parts = turn["content"]
+    assert "scanned document of 2 pages" in parts[0]["text"]
+    images = [p for p in parts if p["type"] == "input_image"]
+    assert len(images) == 2 and all(p["image_url"].startswith("data:image/png;base64,") for p in images)

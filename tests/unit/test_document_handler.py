@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from document_handler import DocumentError, Limits, extract, kind_of
-from tests.documents import make_docx, make_pdf, make_zip_bomb
+from image_url_handler import sniff_image
+from tests.documents import make_docx, make_pdf, make_scanned_pdf, make_zip_bomb
 
 LIMITS = Limits(max_pages=50, max_chars=10_000)
 
@@ -49,3 +52,11 @@ def test_text_encodings() -> None:
     assert extract("a.txt", "", "café".encode("utf-16"), LIMITS).text == "café"
     assert extract("a.txt", "", "café".encode("cp1252"), LIMITS).text == "café"
     assert kind_of("main.PY", "") == "text" and kind_of("x", "application/pdf") == "pdf"
+
+
+def test_a_scanned_pdf_yields_its_page_images() -> None:
+    result = extract("scan.pdf", "application/pdf", make_scanned_pdf(pages=7), LIMITS)
+    assert result.pages == 7 and "scanned document of 7 pages" in result.text
+    assert len(result.images) == 5  # bounded
+    mimetype, encoded = result.images[0]
+    assert mimetype == "image/png" and sniff_image(base64.b64decode(encoded)) == "image/png"
