@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aiohttp import web
+
 from tests.documents import make_docx, make_pdf, make_scanned_pdf, make_zip_bomb
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
@@ -127,3 +129,33 @@ async def test_a_scanned_pdf_reaches_the_model_as_page_images(
     assert "scanned document of 2 pages" in parts[0]["text"]
     images = [p for p in parts if p["type"] == "input_image"]
     assert len(images) == 2 and all(p["image_url"].startswith("data:image/png;base64,") for p in images)
+
+
+async def test_the_bot_token_never_goes_to_a_host_that_is_not_slack(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    seen: list[dict[str, str]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.Response(text="secret notes")
+
+    elsewhere = web.Application()
+    elsewhere.router.add_get("/{name}", record)
+    runner = web.AppRunner(elsewhere)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.2", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        await start_bot()
+        hostile = {"id": "F0EVIL", "name": "notes.txt", "mimetype": "text/plain", "size": 12,
+                   "url_private": f"http://127.0.0.2:{port}/notes.txt",
+                   "url_private_download": f"http://127.0.0.2:{port}/notes.txt"}
+        ts = await slack.user_says("U0ALICE", "D0ALICE", "read my notes", files=[hostile])
+        [text] = await wait_replies(slack, "D0ALICE", ts)
+    finally:
+        await runner.cleanup()
+
+    assert seen == []  # not even a request without the token
+    assert "I couldn't read notes.txt: I couldn't download it from Slack" in text
