@@ -22,6 +22,8 @@ class ThreadState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Cached conversation turns (whatever the processor stores); None until loaded.
     turns: list[Any] | None = None
+    # The conversation's database row, once known (saves an upsert per turn).
+    row_id: int | None = None
     last_activity: float = 0.0
     held_since: float | None = None
     waiting: int = 0
@@ -103,9 +105,6 @@ class ThreadManager:
             for key, state in self._states.items()
             if state.held_since is not None and now - state.held_since > threshold
         ]
-
-    def busy_count(self) -> int:
-        return sum(1 for state in self._states.values() if state.busy)
 
     async def maintain(self, interval: float, overdue_after: float) -> None:
         """Background task: evict idle state, report (never break) turns past their deadline."""

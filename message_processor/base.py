@@ -54,10 +54,8 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         self.threads = threads
         self._users = {}
         self._tasks: set[asyncio.Task[None]] = set()
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._tasks)
+        # People known to be welcomed already: no database write per answer for them.
+        self._welcomed: set[str] = set()
 
     def submit(self, message: Message) -> asyncio.Task[None]:
         """Start answering in the background; the task is tracked until it ends (for shutdown)."""
@@ -161,7 +159,11 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
 
     async def _welcome_once(self, message: Message) -> None:
         """After someone's first answer (never before it: nobody waits on onboarding)."""
-        if await self.db.mark_welcomed(message.user_id):
+        if message.user_id in self._welcomed:
+            return
+        first = await self.db.mark_welcomed(message.user_id)
+        self._welcomed.add(message.user_id)
+        if first:
             try:
                 await self.client.send_welcome(message.channel_id, message.thread_id, message.user_id)
             except Exception:

@@ -36,11 +36,16 @@ class ThreadContextMixin:
         self._users[user_id] = (user, time.monotonic())
         return user
 
+    async def thread_row(self, message: Message, state: ThreadState) -> int:
+        if state.row_id is None:
+            state.row_id = await self.db.ensure_thread(message.channel_id, message.thread_id)
+        return state.row_id
+
     async def load_turns(self, message: Message, state: ThreadState) -> list[StoredMessage]:
         """The conversation before `message`: memory, else database, else the platform."""
         if state.turns is not None:
             return state.turns
-        thread_id = await self.db.ensure_thread(message.channel_id, message.thread_id)
+        thread_id = await self.thread_row(message, state)
         turns = await self.db.thread_messages(thread_id)
         if not turns and not message.starts_thread:
             turns = await self._rebuild(message, thread_id)
@@ -72,7 +77,7 @@ class ThreadContextMixin:
         self, message: Message, state: ThreadState, turns: list[StoredMessage],
         images: Sequence[StoredImage] = (),
     ) -> None:
-        thread_id = await self.db.ensure_thread(message.channel_id, message.thread_id)
+        thread_id = await self.thread_row(message, state)
         await self.db.add_messages(thread_id, turns)
         if images:
             await self.db.add_images(thread_id, message.message_id, images)

@@ -124,7 +124,7 @@ class ImageGenerationMixin(ImageEditMixin, _Base):
             )
         finally:
             await progress.stop()
-        thread_id = await self.db.ensure_thread(message.channel_id, message.thread_id)
+        thread_id = await self.thread_row(message, state)
         await self.db.add_images(thread_id, f"generated:{message.message_id}", [StoredImage("image.png", "image/png", data)])
         caption = "Here is the edited picture." if source else "Here is your picture."
         await self.save_turns(message, state, [StoredMessage(Role.ASSISTANT, f"[{caption} Prompt: {message.text}]")])

@@ -65,7 +65,7 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin):
         # Stored before the model call, so a failed answer still leaves the question in context.
         await self.save_turns(message, state, [turn], images)
         request = await self._build_request(
-            history, user.timezone, settings, await self.context_images(message)
+            history, user.timezone, settings, await self.context_images(message, state)
         )
 
         progress = ProgressIndicator(reply, self.config.progress_update_seconds)
@@ -126,13 +126,12 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin):
             extra=model_options(settings, config.reasoning_model_prefixes),
         )
 
-    async def context_images(self, message: Message) -> dict[str, list[StoredImage]]:
+    async def context_images(self, message: Message, state: ThreadState) -> dict[str, list[StoredImage]]:
         """The thread's newest images (a few, bounded), by the message they came with."""
-        thread_id = await self.db.thread_id(message.channel_id, message.thread_id)
+        thread_id = await self.thread_row(message, state)
         by_message: dict[str, list[StoredImage]] = {}
-        if thread_id is not None:
-            for ts, image in await self.db.recent_images(thread_id, self.config.max_context_images):
-                by_message.setdefault(ts, []).append(image)
+        for ts, image in await self.db.recent_images(thread_id, self.config.max_context_images):
+            by_message.setdefault(ts, []).append(image)
         return by_message
 
     async def _stream_answer(
