@@ -76,6 +76,8 @@ class HistoryMessage:
     user_id: str | None = None
     # False for the bot's own progress/busy/error notices, which are not part of the dialogue.
     is_dialogue: bool = True
+    # For the bot's own messages: what it marked them as (progress, answer, notice, …).
+    kind: str | None = None
 
 
 @dataclass
@@ -123,6 +125,10 @@ class BaseClient(ABC):
     @abstractmethod
     async def send_message(self, channel_id: str, thread_id: str, text: str) -> str:
         """Post a short notice into a conversation; returns its message id."""
+
+    @abstractmethod
+    async def close_stale_progress(self, channel_id: str, thread_id: str, notice: str) -> int:
+        """End progress messages a previous (crashed) process left in a conversation; how many."""
 
     @abstractmethod
     async def send_welcome(self, channel_id: str, thread_id: str, user_id: str) -> None:

@@ -191,6 +191,14 @@ class Database:
                 (status, time.time(), channel_id, message_ts),
             )
 
+    async def unfinished_messages(self) -> list[dict[str, Any]]:
+        """Messages accepted but never settled: what a crash or `kill -9` left behind."""
+        async with self.conn.execute(
+            "SELECT channel_id, message_ts, thread_ts, user_id, event_id, text, received_at "
+            "FROM inbound_messages WHERE status IN ('received', 'answering') ORDER BY received_at"
+        ) as cursor:
+            return [dict(row) for row in await cursor.fetchall()]
+
     async def message_status(self, channel_id: str, message_ts: str) -> str | None:
         async with self.conn.execute(
             "SELECT status FROM inbound_messages WHERE channel_id = ? AND message_ts = ?",

@@ -79,6 +79,7 @@ class AssistantApp:
     async def start(self) -> None:
         await self.db.open()
         await self.slack.start()
+        await self.processor.recover(self.config.recovery_window_minutes)
         self._background.append(
             asyncio.create_task(
                 self.threads.maintain(MAINTENANCE_SECONDS, self.config.openai_timeout_seconds + 30),

@@ -18,7 +18,9 @@ from message_processor.utilities import (
     BUSY_NOTICE,
     QUEUE_FULL_NOTICE,
     QUEUED_STATUS,
+    RESTARTED_NOTICE,
     SHUTDOWN_NOTICE,
+    TOO_OLD_NOTICE,
     UNEXPECTED_NOTICE,
     error_notice,
 )
@@ -57,10 +59,11 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         # People known to be welcomed already: no database write per answer for them.
         self._welcomed: set[str] = set()
 
-    def submit(self, message: Message) -> asyncio.Task[None]:
+    def submit(self, message: Message, recovered: bool = False) -> asyncio.Task[None]:
         """Start answering in the background; the task is tracked until it ends (for shutdown)."""
         task = asyncio.create_task(
-            self.process_message(message), name=f"answer:{message.conversation_key}:{message.message_id}"
+            self.process_message(message, recovered),
+            name=f"answer:{message.conversation_key}:{message.message_id}",
         )
         self._tasks.add(task)
         task.add_done_callback(self._settled)
@@ -71,9 +74,10 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         if not task.cancelled() and task.exception() is not None:
             log.error("%s failed before it could answer", task.get_name(), exc_info=task.exception())
 
-    async def process_message(self, message: Message) -> None:
+    async def process_message(self, message: Message, recovered: bool = False) -> None:
+        """Answer one message; `recovered` ones were claimed by a process that died."""
         key = message.conversation_key
-        claimed = await self.db.claim_message(
+        claimed = recovered or await self.db.claim_message(
             message.channel_id, message.message_id, message.thread_id, message.user_id,
             message.text, message.event_id,
         )
@@ -175,6 +179,28 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
             await asyncio.wait_for(reply.fail(notice), FAREWELL_SECONDS)
         except Exception:
             log.exception("could not post the notice %r", notice[:60])
+
+    async def recover(self, window_minutes: float) -> None:
+        """At start: answer what a crash left unanswered, or say it was lost if it is too old."""
+        now = time.time()
+        cleaned: set[tuple[str, str]] = set()
+        for row in await self.db.unfinished_messages():
+            message = Message(
+                text=row["text"], user_id=row["user_id"], channel_id=row["channel_id"],
+                thread_id=row["thread_ts"], message_id=row["message_ts"], event_id=row["event_id"],
+            )
+            if (message.channel_id, message.thread_id) not in cleaned:
+                cleaned.add((message.channel_id, message.thread_id))
+                await self.client.close_stale_progress(message.channel_id, message.thread_id, RESTARTED_NOTICE)
+            age_minutes = (now - row["received_at"]) / 60
+            if age_minutes <= window_minutes:
+                log.info("%s: answering message %s left unanswered by a restart", message.conversation_key, message.message_id)
+                self.submit(message, recovered=True)
+            else:
+                await self.client.send_message(
+                    message.channel_id, message.thread_id, TOO_OLD_NOTICE.format(minutes=int(age_minutes))
+                )
+                await self.db.set_message_status(message.channel_id, message.message_id, "expired")
 
     async def wait_idle(self) -> None:
         """Until every accepted message is settled (tests, shutdown)."""

@@ -22,6 +22,11 @@ SHUTDOWN_NOTICE = (
     ":warning: I was restarted before I could finish this answer. "
     "Please send your message again in a minute."
 )
+RESTARTED_NOTICE = ":warning: This answer was interrupted by a restart."
+TOO_OLD_NOTICE = (
+    ":warning: I was restarted and lost track of your message from {minutes} minutes ago. "
+    "Please send it again."
+)
 UNEXPECTED_NOTICE = (
     ":warning: Something went wrong on my side while answering. Please try again; "
     "if it keeps happening, tell the person who runs this bot (the details are in its log)."

@@ -17,7 +17,7 @@ from base_client import (
     Role,
     UserInfo,
 )
-from slack_client.messaging import METADATA_EVENT
+from slack_client.messaging import METADATA_EVENT, reply_metadata
 
 HISTORY_PAGE_SIZE = 200
 
@@ -37,7 +37,10 @@ def history_message(item: dict[str, Any], bot_user_id: str, bot_id: str) -> Hist
         metadata = item.get("metadata") or {}
         kind = (metadata.get("event_payload") or {}).get("kind")
         is_ours = metadata.get("event_type") == METADATA_EVENT
-        return HistoryMessage(item["ts"], Role.ASSISTANT, text, bot_user_id, not is_ours or kind == "answer")
+        return HistoryMessage(
+            item["ts"], Role.ASSISTANT, text, bot_user_id, not is_ours or kind == "answer",
+            kind if is_ours else None,
+        )
     if item.get("bot_id"):
         name = item.get("username") or (item.get("bot_profile") or {}).get("name") or "another bot"
         return HistoryMessage(item["ts"], Role.USER, f"[{name}] {text}", None)
@@ -76,6 +79,16 @@ class UtilitiesMixin:
             cursor = (response.get("response_metadata") or {}).get("next_cursor")
             if not response.get("has_more") or not cursor:
                 return messages
+
+    async def close_stale_progress(self, channel_id: str, thread_id: str, notice: str) -> int:
+        closed = 0
+        for item in await self.get_thread_history(channel_id, thread_id):
+            if item.kind == "progress":
+                await self.web.chat_update(
+                    channel=channel_id, ts=item.message_id, text=notice, metadata=reply_metadata("notice")
+                )
+                closed += 1
+        return closed
 
     def is_slack_file_url(self, url: str) -> bool:
         """The bot token may only ever go to Slack's own file host (redirects included)."""

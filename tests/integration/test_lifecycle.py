@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.conftest import bot_env
 from tests.fakes.openai import FakeOpenAI, Reply
 from tests.fakes.slack import FakeSlack
-from tests.helpers import wait_replies
+from tests.helpers import bot_replies, wait_replies
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -131,3 +131,49 @@ async def test_a_rejected_bot_token_stops_start_up_with_a_clear_line(
     assert process.returncode == 1
     assert "Slack rejected SLACK_BOT_TOKEN (invalid_auth)" in err.decode()
     assert "Traceback" not in err.decode()
+
+
+async def _kill_mid_answer(slack: FakeSlack, openai: FakeOpenAI, tmp_path: Path, env: dict[str, str]) -> str:
+    """Start the real bot process, let it start answering, then SIGKILL it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "main.py", cwd=ROOT, env={**env, **bot_env(slack, openai, tmp_path)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await _read_until(process.stderr, "ready", timeout=20)
+        openai.script(Reply(hang=True))
+        ts = await slack.user_says("U0ALICE", "D0ALICE", "are you still there?")
+        await openai.wait_for(lambda: openai.in_flight == 1)
+        process.kill()  # no shutdown, no farewell: like a crash or `kill -9`
+        await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return ts
+
+
+async def test_a_message_in_flight_at_kill_9_is_answered_after_restart(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot, tmp_path: Path, python_env: dict[str, str]
+):
+    ts = await _kill_mid_answer(slack, openai, tmp_path, python_env)
+    [left_behind] = bot_replies(slack, "D0ALICE", ts)
+    assert "Thinking" in left_behind["text"]
+
+    await start_bot()  # same database: the journal says the message was never answered
+    texts = await wait_replies(slack, "D0ALICE", ts, count=2, timeout=10)
+
+    assert texts == [":warning: This answer was interrupted by a restart.", "You said: Alice: are you still there?"]
+
+
+async def test_a_message_too_old_to_recover_gets_a_notice(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot, tmp_path: Path, python_env: dict[str, str]
+):
+    ts = await _kill_mid_answer(slack, openai, tmp_path, python_env)
+    requests = len(openai.responses_requests())
+
+    await start_bot(RECOVERY_WINDOW_MINUTES="0")
+    texts = await wait_replies(slack, "D0ALICE", ts, count=2, timeout=10)
+
+    assert "lost track of your message" in texts[-1]
+    assert len(openai.responses_requests()) == requests  # not answered late
