@@ -56,6 +56,7 @@ class Config:
     progress_update_seconds: float = 5.0
     thread_idle_seconds: float = 3600.0
     slack_max_retries: int = 8
+    socket_ping_seconds: float = 5.0
     max_file_mb: float = 25.0
     max_document_pages: int = 300
     max_document_chars: int = 200_000
@@ -196,6 +197,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         ),
         thread_idle_seconds=r.number("THREAD_IDLE_SECONDS", Config.thread_idle_seconds, 1, 7 * 86400),
         slack_max_retries=r.number("SLACK_MAX_RETRIES", Config.slack_max_retries, 0, 100, int),
+        socket_ping_seconds=r.number("SOCKET_PING_SECONDS", Config.socket_ping_seconds, 0.1, 60),
         max_file_mb=r.number("MAX_FILE_MB", Config.max_file_mb, 0.01, 1024),
         max_document_pages=r.number("MAX_DOCUMENT_PAGES", Config.max_document_pages, 1, 100_000, int),
         max_document_chars=r.number("MAX_DOCUMENT_CHARS", Config.max_document_chars, 1000, 10_000_000, int),

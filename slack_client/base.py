@@ -77,7 +77,11 @@ class SlackBot(
         self.bot_user_id, self.bot_id, self.team_id = auth["user_id"], auth["bot_id"], auth["team_id"]
         self.app = AsyncApp(client=self.web)
         self.register_listeners()
-        self._handler = AsyncSocketModeHandler(self.app, self.config.slack_app_token)
+        # The socket client pings this often and reconnects when a ping goes unanswered or the
+        # connection is found closed: an abrupt drop is noticed within about one interval.
+        self._handler = AsyncSocketModeHandler(
+            self.app, self.config.slack_app_token, ping_interval=self.config.socket_ping_seconds
+        )
         try:
             await self._handler.connect_async()
         except SlackApiError as exc:

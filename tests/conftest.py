@@ -49,6 +49,7 @@ def bot_env(slack: FakeSlack, openai: FakeOpenAI, data_dir: Path, **overrides: s
         "PROGRESS_UPDATE_SECONDS": "0.2",
         "SHUTDOWN_GRACE_SECONDS": "5",
         "SLACK_MAX_RETRIES": "5",
+        "SOCKET_PING_SECONDS": "0.5",
     }
     env.update(overrides)
     return env
