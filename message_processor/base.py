@@ -13,6 +13,7 @@ from document_handler import DocumentParser
 from image_url_handler import ImageFetcher
 from message_processor.handlers.image_gen import ImageGenerationMixin
 from message_processor.handlers.text import TextHandlerMixin
+from message_processor.progress import ModelSlots
 from message_processor.settings_store import SettingsStore
 from message_processor.utilities import (
     BUSY_NOTICE,
@@ -58,6 +59,7 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         self._tasks: set[asyncio.Task[None]] = set()
         # People known to be welcomed already: no database write per answer for them.
         self._welcomed: set[str] = set()
+        self.model_slots = ModelSlots(config.max_concurrent_requests)
 
     def submit(self, message: Message, recovered: bool = False) -> asyncio.Task[None]:
         """Start answering in the background; the task is tracked until it ends (for shutdown)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from base_client import ReplyStream
 from message_processor.utilities import progress_status, tool_status
@@ -54,3 +56,27 @@ class ProgressIndicator:
             if self._activity:
                 status = f"{self._activity} ({int(elapsed)} s)"
             await self._reply.progress(status)
+
+
+class ModelSlots:
+    """Backpressure: at most `limit` model calls at once; the others wait, visibly, in order."""
+
+    def __init__(self, limit: int) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self.waiting = 0
+
+    @asynccontextmanager
+    async def slot(self, reply: ReplyStream) -> AsyncIterator[None]:
+        if self._slots.locked():
+            self.waiting += 1
+            try:
+                await reply.progress(f"Waiting for a free slot ({self.waiting} in line)…")
+                await self._slots.acquire()
+            finally:
+                self.waiting -= 1
+        else:
+            await self._slots.acquire()
+        try:
+            yield
+        finally:
+            self._slots.release()

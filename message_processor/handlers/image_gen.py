@@ -107,16 +107,17 @@ class ImageGenerationMixin(ImageEditMixin, _Base):
         progress.start(message.conversation_key)
         try:
             await progress.tool("image_generation")
-            if source is not None:
-                call = self.ai.edit_image(
-                    config.openai_image_model, (source.name, source.data, source.mimetype),
-                    message.text, settings.image_size, settings.image_quality,
-                )
-            else:
-                call = self.ai.generate_image(
-                    config.openai_image_model, message.text, settings.image_size, settings.image_quality,
-                )
-            data = await asyncio.wait_for(call, config.openai_timeout_seconds)
+            async with self.model_slots.slot(reply):
+                if source is not None:
+                    call = self.ai.edit_image(
+                        config.openai_image_model, (source.name, source.data, source.mimetype),
+                        message.text, settings.image_size, settings.image_quality,
+                    )
+                else:
+                    call = self.ai.generate_image(
+                        config.openai_image_model, message.text, settings.image_size, settings.image_quality,
+                    )
+                data = await asyncio.wait_for(call, config.openai_timeout_seconds)
             await progress.progress_text("Uploading the picture…")
             await self.client.upload_file(
                 message.channel_id, message.thread_id, "edited.png" if source else "image.png", data,

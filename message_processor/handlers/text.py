@@ -10,7 +10,7 @@ from base_client import Message, ReplyStream, Role
 from database import StoredImage, StoredMessage
 from message_processor.handlers.documents import DocumentsMixin
 from message_processor.handlers.vision import image_part
-from message_processor.progress import ProgressIndicator
+from message_processor.progress import ModelSlots, ProgressIndicator
 from message_processor.thread_management import ThreadContextMixin
 from message_processor.utilities import (
     build_instructions,
@@ -48,6 +48,7 @@ def turn_input(turn: StoredMessage, text: str, images: dict[str, list[StoredImag
 class TextHandlerMixin(ThreadContextMixin, DocumentsMixin):
     config: Config
     ai: OpenAIClient
+    model_slots: ModelSlots
 
     async def answer_text(
         self, message: Message, state: ThreadState, reply: ReplyStream, settings: Settings
@@ -68,15 +69,16 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin):
             history, user.timezone, settings, await self.context_images(message, state)
         )
 
-        progress = ProgressIndicator(reply, self.config.progress_update_seconds)
-        progress.start(message.conversation_key)
-        try:
-            text, completed = await asyncio.wait_for(
-                self._stream_answer(request, reply, progress, live=settings.streaming),
-                self.config.openai_timeout_seconds,
-            )
-        finally:
-            await progress.stop()
+        async with self.model_slots.slot(reply):
+            progress = ProgressIndicator(reply, self.config.progress_update_seconds)
+            progress.start(message.conversation_key)
+            try:
+                text, completed = await asyncio.wait_for(
+                    self._stream_answer(request, reply, progress, live=settings.streaming),
+                    self.config.openai_timeout_seconds,
+                )
+            finally:
+                await progress.stop()
 
         if not text.strip():
             raise ModelError(ErrorKind.FAILED, "the model returned an empty answer")

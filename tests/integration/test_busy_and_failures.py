@@ -158,3 +158,29 @@ async def test_queued_messages_interrupted_by_shutdown_are_told(
     texts = [m["text"] for m in bot_replies(slack, "D0ALICE", root)]
     assert len(texts) == 2
     assert all("restarted before I could finish" in t for t in texts)
+
+
+async def test_backpressure_queues_conversations_instead_of_failing_them(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot(MAX_CONCURRENT_REQUESTS="1")
+    openai.default = Reply(latency=0.4)
+    peak = 0
+
+    async def watch() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, openai.in_flight)
+            await asyncio.sleep(0.01)
+
+    watcher = asyncio.create_task(watch())
+    roots = [await slack.user_says(user, channel, f"question {n}")
+             for n, (user, channel) in enumerate([("U0ALICE", "D0ALICE"), ("U0BOB", "D0BOB"), ("U0ALICE", "D0ALICE")])]
+    for (channel, root) in zip(["D0ALICE", "D0BOB", "D0ALICE"], roots, strict=True):
+        await wait_replies(slack, channel, root, timeout=10)
+    await app.processor.wait_idle()
+    watcher.cancel()
+
+    assert peak == 1  # never more than one model call at once
+    assert len(openai.responses_requests()) == 3  # every conversation answered in turn
+    assert any("Waiting for a free slot" in c.params["text"] for c in slack.calls_to("chat.update"))
