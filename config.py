@@ -52,6 +52,8 @@ class Config:
     thread_queue_size: int = 3
     shutdown_grace_seconds: float = 10.0
     recovery_window_minutes: float = 10.0
+    stats_interval_seconds: float = 60.0
+    health_port: int = 0
     log_level: str = "INFO"
     stream_update_seconds: float = 1.0
     progress_update_seconds: float = 5.0
@@ -190,6 +192,8 @@ def load_config(env: Mapping[str, str]) -> Config:
         system_prompt=r.text("SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
         thread_busy_policy=r.choice("THREAD_BUSY_POLICY", Config.thread_busy_policy, ("reject", "queue")),
         thread_queue_size=r.number("THREAD_QUEUE_SIZE", Config.thread_queue_size, 1, 100, int),
+        stats_interval_seconds=r.number("STATS_INTERVAL_SECONDS", Config.stats_interval_seconds, 0.1, 86400),
+        health_port=r.number("HEALTH_PORT", Config.health_port, 0, 65535, int),
         recovery_window_minutes=r.number("RECOVERY_WINDOW_MINUTES", Config.recovery_window_minutes, 0, 7 * 24 * 60),
         shutdown_grace_seconds=r.number("SHUTDOWN_GRACE_SECONDS", Config.shutdown_grace_seconds, 0, 600),
         log_level=r.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),

@@ -14,6 +14,7 @@ import signal
 import sys
 
 import aiohttp
+from aiohttp import web
 from dotenv import load_dotenv
 
 from base_client import Message
@@ -23,6 +24,7 @@ from document_handler import DocumentParser, Limits
 from image_url_handler import ImageFetcher
 from message_processor import MessageProcessor
 from message_processor.settings_store import SettingsStore
+from observability import serve_health
 from openai_client import OpenAIClient
 from slack_client import SlackBot, SlackStartError
 from thread_manager import ThreadManager
@@ -59,6 +61,7 @@ class AssistantApp:
             config, self.slack, self.ai, self.db, self.threads, self.settings, documents, images
         )
         self._background: list[asyncio.Task[None]] = []
+        self._health: web.AppRunner | None = None
         self._closed = False
 
     @property
@@ -80,12 +83,16 @@ class AssistantApp:
         await self.db.open()
         await self.slack.start()
         await self.processor.recover(self.config.recovery_window_minutes)
-        self._background.append(
-            asyncio.create_task(
-                self.threads.maintain(MAINTENANCE_SECONDS, self.config.openai_timeout_seconds + 30),
-                name="thread-maintenance",
-            )
-        )
+        stats = self.processor.stats
+        overdue_after = self.config.openai_timeout_seconds + 30
+        tasks = {
+            "thread-maintenance": self.threads.maintain(MAINTENANCE_SECONDS, overdue_after),
+            "loop-lag": stats.watch_loop(),
+            "stats-line": stats.report(self.config.stats_interval_seconds, self.processor.gauges),
+        }
+        self._background = [asyncio.create_task(job, name=name) for name, job in tasks.items()]
+        if self.config.health_port:
+            self._health = await serve_health(self.config.health_port, stats, self.slack.socket_connected)
 
     async def stop(self) -> None:
         log.info("shutting down")
@@ -96,6 +103,9 @@ class AssistantApp:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
+        if self._health is not None:
+            await self._health.cleanup()
+            self._health = None
         await self.slack.close()
         await self.ai.close()
         await self.db.close()

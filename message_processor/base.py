@@ -25,6 +25,7 @@ from message_processor.utilities import (
     UNEXPECTED_NOTICE,
     error_notice,
 )
+from observability import Stats
 from openai_client import ModelError, OpenAIClient
 from settings import Settings
 from thread_manager import ThreadManager, ThreadState
@@ -60,6 +61,7 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         # People known to be welcomed already: no database write per answer for them.
         self._welcomed: set[str] = set()
         self.model_slots = ModelSlots(config.max_concurrent_requests)
+        self.stats = Stats()
 
     def submit(self, message: Message, recovered: bool = False) -> asyncio.Task[None]:
         """Start answering in the background; the task is tracked until it ends (for shutdown)."""
@@ -79,6 +81,7 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
     async def process_message(self, message: Message, recovered: bool = False) -> None:
         """Answer one message; `recovered` ones were claimed by a process that died."""
         key = message.conversation_key
+        received = time.monotonic()
         claimed = recovered or await self.db.claim_message(
             message.channel_id, message.message_id, message.thread_id, message.user_id,
             message.text, message.event_id,
@@ -112,6 +115,7 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
             await asyncio.shield(
                 self.db.set_message_status(message.channel_id, message.message_id, status)
             )
+            self.stats.record(status, time.monotonic() - received)
         if status == "answered":
             await self._welcome_once(message)
 
@@ -127,6 +131,7 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         notice = BUSY_NOTICE if self.config.thread_busy_policy == "reject" else QUEUE_FULL_NOTICE.format(waiting=waiting)
         await self.client.send_message(message.channel_id, message.thread_id, notice)
         await self.db.set_message_status(message.channel_id, message.message_id, "rejected")
+        self.stats.record("rejected", 0.0)
         log.info("%s: busy, message %s turned away", key, message.message_id)
         return None
 
@@ -181,6 +186,10 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
             await asyncio.wait_for(reply.fail(notice), FAREWELL_SECONDS)
         except Exception:
             log.exception("could not post the notice %r", notice[:60])
+
+    def gauges(self) -> tuple[int, int]:
+        """(answers in flight, conversations waiting for a model slot)."""
+        return len(self._tasks), self.model_slots.waiting
 
     async def recover(self, window_minutes: float) -> None:
         """At start: answer what a crash left unanswered, or say it was lost if it is too old."""

@@ -91,6 +91,9 @@ class SlackBot(
             ) from exc
         log.info("connected to Slack as %s (%s) in %s", self.bot_user_id, self.bot_id, self.team_id)
 
+    async def socket_connected(self) -> bool:
+        return self._handler is not None and await self._handler.client.is_connected()
+
     async def stop_receiving(self) -> None:
         """Close the socket: Slack sends no more events to this process."""
         if self._handler is not None:
