@@ -52,8 +52,7 @@ def looks_visual(text: str) -> bool:
 
 class ImageGenerationMixin(ImageEditMixin, _Base):
     async def route(self, message: Message, has_image: bool) -> str:
-        if not looks_visual(message.text):
-            return "text"
+        """Ask the utility model; only called for messages that `looks_visual`."""
         question = f"The thread has a picture: {'yes' if has_image else 'no'}.\nMessage: {message.text}"
         word = await asyncio.wait_for(
             self.ai.classify(self.config.openai_utility_model, ROUTER_PROMPT, question),
@@ -82,25 +81,26 @@ class ImageGenerationMixin(ImageEditMixin, _Base):
         else:
             await self._picture(message, state, reply, settings, edit=intent == "edit")
 
-    async def _clarify(self, message: Message, state: ThreadState, reply: ReplyStream) -> None:
+    async def _save_request(
+        self, message: Message, state: ThreadState, images: list[StoredImage] | None = None
+    ) -> None:
+        """The person's turn, stored before any model call (as text answers do)."""
         user = await self.user_info(message.user_id)
         await self.load_turns(message, state)
-        await self.save_turns(message, state, [
-            StoredMessage(Role.USER, message.text, message.message_id, message.user_id, user.display_name),
-            StoredMessage(Role.ASSISTANT, CLARIFY_QUESTION),
-        ])
+        turn = StoredMessage(Role.USER, message.text, message.message_id, message.user_id, user.display_name)
+        await self.save_turns(message, state, [turn], images or [])
+
+    async def _clarify(self, message: Message, state: ThreadState, reply: ReplyStream) -> None:
+        await self._save_request(message, state)
+        await self.save_turns(message, state, [StoredMessage(Role.ASSISTANT, CLARIFY_QUESTION)])
         await reply.append(CLARIFY_QUESTION)
         await reply.finish()
 
     async def _picture(
         self, message: Message, state: ThreadState, reply: ReplyStream, settings: Settings, edit: bool
     ) -> None:
-        user = await self.user_info(message.user_id)
-        await self.load_turns(message, state)
         _, attached, notices = await self.read_attachments(message, reply)
-        await self.save_turns(message, state, [
-            StoredMessage(Role.USER, message.text, message.message_id, message.user_id, user.display_name)
-        ], attached)
+        await self._save_request(message, state, attached)
         source = await self.latest_image(message, attached) if edit else None
         config = self.config
         progress = ProgressIndicator(reply, config.progress_update_seconds)
