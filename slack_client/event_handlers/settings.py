@@ -67,20 +67,21 @@ class SettingsMixin:
                 f"Please try again with {self.config.settings_slash_command}.",
             )
 
-    async def on_settings_command(self, ack: Ack, command: dict[str, Any]) -> None:
-        await ack()
-        user_id = command["user_id"]
+    async def _open_defaults(self, trigger_id: str, user_id: str, channel_id: str) -> None:
+        """The person's own defaults (slash command, welcome button)."""
         settings = await self.settings_source.for_user(user_id)
         context = ModalContext(user_id=user_id, issued_at=time.time())
-        await self._open(command["trigger_id"], self._view(settings, context, None), user_id, command["channel_id"])
+        await self._open(trigger_id, self._view(settings, context, None), user_id, channel_id)
+
+    async def on_settings_command(self, ack: Ack, command: dict[str, Any]) -> None:
+        await ack()
+        await self._open_defaults(command["trigger_id"], command["user_id"], command["channel_id"])
 
     async def on_open_settings_button(self, ack: Ack, body: dict[str, Any]) -> None:
         await ack()
         user_id = body["user"]["id"]
-        settings = await self.settings_source.for_user(user_id)
-        context = ModalContext(user_id=user_id, issued_at=time.time())
         channel_id = (body.get("channel") or {}).get("id", user_id)
-        await self._open(body["trigger_id"], self._view(settings, context, None), user_id, channel_id)
+        await self._open_defaults(body["trigger_id"], user_id, channel_id)
 
     async def on_thread_settings_shortcut(self, ack: Ack, shortcut: dict[str, Any]) -> None:
         await ack()
