@@ -97,6 +97,7 @@ class FakeSlack(LoopbackServer):
         self.acks: dict[str, Ack] = {}
         self.connections_opened = 0
         self._sent_at: dict[str, float] = {}
+        self._silent: set[int] = set()
         self._sockets: list[tuple[web.WebSocketResponse, asyncio.BaseTransport | None]] = []
         self._faults: dict[str, list[_Fault]] = {}
         self._latency: dict[str, float] = {}
@@ -260,7 +261,7 @@ class FakeSlack(LoopbackServer):
     # --- Socket Mode -------------------------------------------------------------------------
 
     def _open_sockets(self) -> list[web.WebSocketResponse]:
-        return [ws for ws, _ in self._sockets if not ws.closed]
+        return [ws for ws, _ in self._sockets if not ws.closed and id(ws) not in self._silent]
 
     @property
     def connected(self) -> bool:
@@ -333,6 +334,17 @@ class FakeSlack(LoopbackServer):
             if transport is not None and not transport.is_closing():
                 transport.abort()
 
+    def go_silent(self) -> None:
+        """Make every current connection half-open: it stays up but nothing is read or answered.
+
+        The server stops reading the socket, so the client's pings get no pong and its frames
+        no reply, as when a NAT or proxy silently forgets the connection. New connections work.
+        """
+        for ws, transport in self._sockets:
+            if transport is not None and not ws.closed:
+                transport.pause_reading()
+                self._silent.add(id(ws))
+
     async def _link(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True, heartbeat=None, timeout=1.0)
         await ws.prepare(request)
@@ -352,6 +364,7 @@ class FakeSlack(LoopbackServer):
             pass
         finally:
             self._sockets.remove(entry)
+            self._silent.discard(id(ws))
         return ws
 
     def _on_frame(self, text: str) -> None:
