@@ -94,6 +94,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX images_by_thread ON images (thread_id, id);
     """,
+    """
+    -- Slack's own id for a delivery: a redelivered event is refused by either key.
+    UPDATE inbound_messages SET event_id = NULL
+    WHERE event_id IS NOT NULL AND rowid NOT IN (
+        SELECT MIN(rowid) FROM inbound_messages WHERE event_id IS NOT NULL GROUP BY event_id
+    );
+    CREATE UNIQUE INDEX inbound_by_event ON inbound_messages (event_id) WHERE event_id IS NOT NULL;
+    """,
 )
 
 
@@ -172,7 +180,11 @@ class Database:
         self, channel_id: str, message_ts: str, thread_ts: str, user_id: str, text: str,
         event_id: str | None,
     ) -> bool:
-        """Record a message as received; False if it was already claimed (a duplicate)."""
+        """Record a message as received; False if it was already claimed (a duplicate).
+
+        A duplicate has the same (channel, ts) or the same Slack `event_id`: a redelivery
+        repeats both; the mention's `message` copy repeats only the ts.
+        """
         now = time.time()
         async with self._write_lock:
             cursor = await self.conn.execute(

@@ -177,3 +177,22 @@ async def test_a_message_too_old_to_recover_gets_a_notice(
 
     assert "lost track of your message" in texts[-1]
     assert len(openai.responses_requests()) == requests  # not answered late
+
+
+async def test_a_redelivery_after_a_restart_is_not_answered_again(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    first = await start_bot()
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "answer me once")
+    await wait_replies(slack, "D0ALICE", ts)
+    [envelope] = [e for e, env in slack.envelopes.items() if env["payload"]["event"].get("ts") == ts]
+    await first.stop()
+
+    second = await start_bot()
+    retry = await slack.redeliver(envelope, retry_reason="timeout")
+    await slack.wait_for_ack(retry)
+    await asyncio.sleep(0.3)
+    await second.processor.wait_idle()
+
+    assert len(openai.responses_requests()) == 1
+    assert len(bot_replies(slack, "D0ALICE", ts)) == 1

@@ -46,7 +46,10 @@ async def test_migrations_run_once_and_a_newer_database_is_refused(tmp_path: Pat
 
 async def test_a_message_is_claimed_once(db: Database) -> None:
     assert await db.claim_message("D1", "1.1", "1.1", "U1", "hi", "Ev1")
-    assert not await db.claim_message("D1", "1.1", "1.1", "U1", "hi", "Ev2")
+    assert not await db.claim_message("D1", "1.1", "1.1", "U1", "hi", "Ev2")  # same ts
+    assert not await db.claim_message("D1", "1.2", "1.1", "U1", "hi", "Ev1")  # same event id
+    assert await db.claim_message("D1", "1.3", "1.1", "U1", "hi", None)
+    assert await db.claim_message("D1", "1.4", "1.1", "U1", "hi", None)  # no id: ts alone decides
     await db.set_message_status("D1", "1.1", "answered")
     assert await db.message_status("D1", "1.1") == "answered"
 
