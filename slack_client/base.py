@@ -23,6 +23,7 @@ from slack_client.event_handlers.message_events import MessageEventsMixin
 from slack_client.event_handlers.registration import RegistrationMixin
 from slack_client.event_handlers.settings import SettingsMixin
 from slack_client.messaging import MessagingMixin
+from slack_client.pacing import ChannelPacer
 from slack_client.utilities import UtilitiesMixin
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,13 @@ class SlackBot(
                 AsyncRateLimitErrorRetryHandler(max_retry_count=config.slack_max_retries),
             ],
         )
+        # Streamed replies handle 429s themselves, with a pace shared per channel (pacing.py).
+        self.reply_web = AsyncWebClient(
+            token=config.slack_bot_token,
+            base_url=config.slack_api_url,
+            retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=3)],
+        )
+        self.pacer = ChannelPacer(config.stream_update_seconds)
         self.app: AsyncApp
 
     async def start(self) -> None:
@@ -68,6 +76,7 @@ class SlackBot(
         # One pooled HTTP session for every Web API call (bolt's per-request clients share it).
         self._session = aiohttp.ClientSession()
         self.web.session = self._session
+        self.reply_web.session = self._session
         try:
             auth = await self.web.auth_test()
         except SlackApiError as exc:

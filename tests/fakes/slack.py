@@ -45,12 +45,13 @@ TZ_INFO = {
 
 @dataclass
 class ApiCall:
-    """One Web API call as the fake received it (recorded before any fault applies)."""
+    """One Web API call as the fake received it; `fault` names the error injected into it, if any."""
 
     method: str
     params: dict[str, Any]
     token: str | None
     time: float = field(default_factory=time.monotonic)
+    fault: str | None = None
 
 
 @dataclass
@@ -67,6 +68,7 @@ class _Fault:
     status: int
     retry_after: float
     times: int
+    channel: str | None
 
 
 class FakeSlack(LoopbackServer):
@@ -244,11 +246,14 @@ class FakeSlack(LoopbackServer):
     # --- faults and waiting ------------------------------------------------------------------
 
     def fail(self, method: str, *, error: str = "ratelimited", status: int | None = None,
-             retry_after: float = 1, times: int = 1) -> None:
-        """Make the next `times` calls of `method` fail (429 + Retry-After for ``ratelimited``)."""
+             retry_after: float = 1, times: int = 1, channel: str | None = None) -> None:
+        """Make the next `times` calls of `method` fail (429 + Retry-After for ``ratelimited``).
+
+        With `channel`, only calls to that channel fail (Slack limits some methods per channel).
+        """
         if status is None:
             status = 429 if error == "ratelimited" else 200
-        self._faults.setdefault(method, []).append(_Fault(error, status, retry_after, times))
+        self._faults.setdefault(method, []).append(_Fault(error, status, retry_after, times, channel))
 
     def set_latency(self, method: str, seconds: float) -> None:
         """Delay every response of `method` ("*" = all methods) by `seconds`."""
@@ -404,16 +409,18 @@ class FakeSlack(LoopbackServer):
         params = await self._params(request)
         auth = request.headers.get("Authorization", "")
         token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
-        self.calls.append(ApiCall(method, params, token))
+        call = ApiCall(method, params, token)
+        self.calls.append(call)
         delay = self._latency.get(method, self._latency.get("*", 0))
         if delay:
             await self._sleep(delay)
-        faults = self._faults.get(method)
-        if faults:
-            fault = faults[0]
+        faults = self._faults.get(method, [])
+        fault = next((f for f in faults if f.channel in (None, params.get("channel"))), None)
+        if fault is not None:
+            call.fault = fault.error
             fault.times -= 1
             if fault.times <= 0:
-                faults.pop(0)
+                faults.remove(fault)
             headers = {"Retry-After": str(math.ceil(fault.retry_after))} if fault.status == 429 else {}
             return web.json_response({"ok": False, "error": fault.error}, status=fault.status, headers=headers)
         expected = self.app_token if method == "apps.connections.open" else self.bot_token

@@ -93,3 +93,28 @@ async def test_slack_rate_limits_delay_but_never_drop_the_answer(
     posts = [c for c in slack.calls_to("chat.postMessage") if "Thinking" in c.params["text"]]
     assert len(posts) == 2  # the 429, then the retry after Retry-After
     assert posts[1].time - posts[0].time >= 0.9
+
+
+async def test_a_429_storm_in_one_channel_holds_its_replies_and_every_answer_completes(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    await start_bot(STREAM_UPDATE_SECONDS="0.1")
+    answer = " ".join(f"part{i}" for i in range(80))
+    openai.default = Reply(text=answer, chunk_size=10, chunk_delay=0.05)  # ~2.5 s of streaming
+    slack.fail("chat.update", error="ratelimited", retry_after=1, times=12, channel="C0GENERAL")
+
+    roots = [await slack.user_says("U0ALICE", "C0GENERAL", f"<@{slack.bot_user_id}> question {i}")
+             for i in range(3)]
+    dm = await slack.user_says("U0BOB", "D0BOB", "and mine")
+
+    for channel, root in [*(("C0GENERAL", r) for r in roots), ("D0BOB", dm)]:
+        assert await wait_replies(slack, channel, root, timeout=30) == [answer]
+    updates = slack.calls_to("chat.update")
+    general = [c for c in updates if c.params["channel"] == "C0GENERAL"]
+    limited = [c for c in general if c.fault == "ratelimited"]
+    assert limited and not [c for c in updates if c.fault and c.params["channel"] != "C0GENERAL"]
+    # Every reply of the channel waits out Retry-After, not only the one that met the 429...
+    first = limited[0].time
+    assert not [c for c in general if first + 0.15 < c.time < first + 0.9]
+    # ...while the DM, in another channel, keeps streaming at its normal pace.
+    assert len([c for c in updates if c.params["channel"] == "D0BOB" and first < c.time < first + 0.9]) >= 3
