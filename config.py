@@ -83,6 +83,11 @@ class Config:
         """The file behind `DATABASE_URL` (`:memory:` allowed, for tests)."""
         return self.database_url.removeprefix("sqlite:///")
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never be logged (see log_redaction.py)."""
+        return tuple(s for s in (self.slack_bot_token, self.slack_app_token, self.openai_api_key) if s)
+
 
 @dataclass
 class _Reader:

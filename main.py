@@ -22,6 +22,7 @@ from config import Config, ConfigError, load_config
 from database import Database, DatabaseError
 from document_handler import DocumentParser, Limits
 from image_url_handler import ImageFetcher
+from log_redaction import RedactingFormatter
 from message_processor import MessageProcessor
 from message_processor.settings_store import SettingsStore
 from observability import serve_health
@@ -138,12 +139,10 @@ async def run(config: Config) -> int:
     return 0
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def setup_logging(level: str, secrets: tuple[str, ...]) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def main() -> int:
@@ -155,7 +154,7 @@ def main() -> int:
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.secrets)
     return asyncio.run(run(config))
 
 
