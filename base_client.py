@@ -44,6 +44,8 @@ class Message:
     message_id: str
     event_id: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    # A one-to-one conversation with the bot (access rules treat these apart from channels).
+    is_direct: bool = False
 
     @property
     def conversation_key(self) -> str:

@@ -6,6 +6,7 @@ is unit-tested and `main.py` can print every problem at once instead of failing 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 from urllib.parse import urlparse
@@ -77,11 +78,31 @@ class Config:
     default_image_quality: str = "auto"
     settings_slash_command: str = "/ai-settings"
     thread_settings_callback_id: str = "thread_settings"
+    # Who may talk to the bot (empty: everyone) and who may change everyone's defaults.
+    allowed_user_ids: tuple[str, ...] = ()
+    allowed_channel_ids: tuple[str, ...] = ()
+    admin_user_ids: tuple[str, ...] = ()
+    # Tokens (input + output) a person may use per UTC day; 0: no limit.
+    daily_token_budget: int = 0
+    # Data care: an online backup every BACKUP_INTERVAL_HOURS, the newest BACKUP_KEEP kept
+    # (0 turns backups off), in BACKUP_DIR (default: `backups/` beside the database file).
+    backup_dir: str = ""
+    backup_keep: int = 7
+    backup_interval_hours: float = 24.0
+    # Threads idle for longer than this are deleted with their turns and images; 0 keeps all.
+    retention_days: float = 0.0
 
     @property
     def sqlite_path(self) -> str:
         """The file behind `DATABASE_URL` (`:memory:` allowed, for tests)."""
         return self.database_url.removeprefix("sqlite:///")
+
+    @property
+    def backup_path(self) -> str | None:
+        """Where backups go, or None when they are off (or the database is in memory)."""
+        if self.backup_keep == 0 or self.sqlite_path == ":memory:":
+            return None
+        return self.backup_dir or os.path.join(os.path.dirname(self.sqlite_path) or ".", "backups")
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -234,6 +255,14 @@ def load_config(env: Mapping[str, str]) -> Config:
         default_image_quality=r.choice("DEFAULT_IMAGE_QUALITY", Config.default_image_quality, IMAGE_QUALITIES),
         settings_slash_command=command,
         thread_settings_callback_id=r.text("THREAD_SETTINGS_CALLBACK_ID", Config.thread_settings_callback_id),
+        allowed_user_ids=r.names("ALLOWED_USER_IDS", ()),
+        allowed_channel_ids=r.names("ALLOWED_CHANNEL_IDS", ()),
+        admin_user_ids=r.names("ADMIN_USER_IDS", ()),
+        daily_token_budget=r.number("DAILY_TOKEN_BUDGET", Config.daily_token_budget, 0, 10**12, int),
+        backup_dir=r.text("BACKUP_DIR", Config.backup_dir),
+        backup_keep=r.number("BACKUP_KEEP", Config.backup_keep, 0, 1000, int),
+        backup_interval_hours=r.number("BACKUP_INTERVAL_HOURS", Config.backup_interval_hours, 0.01, 24 * 365),
+        retention_days=r.number("RETENTION_DAYS", Config.retention_days, 0, 100 * 365),
     )
     if config.openai_context_window and config.openai_context_window <= config.openai_max_output_tokens:
         r.problems.append("OPENAI_CONTEXT_WINDOW must be larger than OPENAI_MAX_OUTPUT_TOKENS")

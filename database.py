@@ -178,20 +178,21 @@ class Database:
 
     async def claim_message(
         self, channel_id: str, message_ts: str, thread_ts: str, user_id: str, text: str,
-        event_id: str | None,
+        event_id: str | None, status: str = "received",
     ) -> bool:
         """Record a message as received; False if it was already claimed (a duplicate).
 
         A duplicate has the same (channel, ts) or the same Slack `event_id`: a redelivery
-        repeats both; the mention's `message` copy repeats only the ts.
+        repeats both; the mention's `message` copy repeats only the ts. A message turned away at
+        once is claimed straight as "rejected", so a restart never picks it up.
         """
         now = time.time()
         async with self._write_lock:
             cursor = await self.conn.execute(
                 "INSERT OR IGNORE INTO inbound_messages (channel_id, message_ts, thread_ts, "
                 "user_id, event_id, text, status, received_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'received', ?, ?)",
-                (channel_id, message_ts, thread_ts, user_id, event_id, text, now, now),
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (channel_id, message_ts, thread_ts, user_id, event_id, text, status, now, now),
             )
             return cursor.rowcount == 1
 

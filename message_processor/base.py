@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 
+from access import AccessPolicy
 from base_client import BaseClient, Message, ReplyStream
 from config import Config
 from database import Database
@@ -61,6 +62,7 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         # People known to be welcomed already: no database write per answer for them.
         self._welcomed: set[str] = set()
         self.model_slots = ModelSlots(config.max_concurrent_requests)
+        self.access = AccessPolicy.from_config(config)
         self.stats = Stats()
 
     def submit(self, message: Message, recovered: bool = False) -> asyncio.Task[None]:
@@ -82,6 +84,13 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         """Answer one message; `recovered` ones were claimed by a process that died."""
         key = message.conversation_key
         received = time.monotonic()
+        # Recovered messages were admitted before the restart.
+        refusal = None if recovered else self.access.refusal(
+            message.user_id, message.channel_id, message.is_direct
+        )
+        if refusal is not None:
+            await self._refuse(message, refusal)
+            return
         claimed = recovered or await self.db.claim_message(
             message.channel_id, message.message_id, message.thread_id, message.user_id,
             message.text, message.event_id,
@@ -118,6 +127,17 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
             self.stats.record(status, time.monotonic() - received)
         if status == "answered":
             await self._welcome_once(message)
+
+    async def _refuse(self, message: Message, notice: str) -> None:
+        """Turned away by the access rules: said once, even if Slack delivers the message twice."""
+        first = await self.db.claim_message(
+            message.channel_id, message.message_id, message.thread_id, message.user_id,
+            message.text, message.event_id, status="rejected",
+        )
+        if first:
+            log.info("%s: %s is not admitted here", message.conversation_key, message.user_id)
+            await self.client.send_message(message.channel_id, message.thread_id, notice)
+            self.stats.record("rejected", 0.0)
 
     async def _wait_in_line(self, message: Message, settings: Settings) -> ReplyStream | None:
         """Busy thread: queue (with a visible status) or say so; None means not answered."""

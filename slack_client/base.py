@@ -16,6 +16,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from access import AccessPolicy
 from base_client import BaseClient, Message
 from config import SETUP_HINT, Config
 from settings import SettingsSource
@@ -45,6 +46,7 @@ class SlackBot(
     ) -> None:
         self.config = config
         self.settings_source = settings_source
+        self.access = AccessPolicy.from_config(config)
         self.deliver = deliver
         self.is_active_thread = is_active_thread
         self.api_host = urlparse(config.slack_api_url).hostname or ""

@@ -52,6 +52,7 @@ def to_message(event: dict[str, Any], event_id: str | None, bot_user_id: str) ->
         message_id=event["ts"],
         event_id=event_id,
         attachments=files,
+        is_direct=event.get("channel_type") == "im",
     )
 
 

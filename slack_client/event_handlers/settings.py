@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from access import AccessPolicy
 from config import Config
 from settings import (
     Scope,
@@ -44,6 +45,7 @@ class SettingsMixin:
     web: AsyncWebClient
     config: Config
     settings_source: SettingsSource
+    access: AccessPolicy
 
     def _view(self, settings: Settings, context: ModalContext, scope: Scope | None) -> dict[str, Any]:
         metadata = sign_context(context, signing_key(self.config.slack_bot_token))
@@ -67,8 +69,17 @@ class SettingsMixin:
                 f"Please try again with {self.config.settings_slash_command}.",
             )
 
+    async def _refused(self, user_id: str, channel_id: str, thread_ts: str | None = None) -> bool:
+        """Settings are for people the bot serves; others are told why nothing opens."""
+        refusal = self.access.person_refusal(user_id)
+        if refusal is not None:
+            await self.web.chat_postEphemeral(channel=channel_id, user=user_id, thread_ts=thread_ts, text=refusal)
+        return refusal is not None
+
     async def _open_defaults(self, trigger_id: str, user_id: str, channel_id: str) -> None:
         """The person's own defaults (slash command, welcome button)."""
+        if await self._refused(user_id, channel_id):
+            return
         settings = await self.settings_source.for_user(user_id)
         context = ModalContext(user_id=user_id, issued_at=time.time())
         await self._open(trigger_id, self._view(settings, context, None), user_id, channel_id)
@@ -89,6 +100,8 @@ class SettingsMixin:
         channel_id = shortcut["channel"]["id"]
         message = shortcut.get("message") or {}
         thread_ts = message.get("thread_ts") or message.get("ts") or shortcut.get("message_ts", "")
+        if await self._refused(user_id, channel_id, thread_ts):
+            return
         settings = await self.settings_source.effective(user_id, channel_id, thread_ts)
         context = ModalContext(user_id=user_id, issued_at=time.time(), channel_id=channel_id, thread_ts=thread_ts)
         view = self._view(settings, context, "thread")
