@@ -264,6 +264,8 @@ def load_config(env: Mapping[str, str]) -> Config:
         backup_interval_hours=r.number("BACKUP_INTERVAL_HOURS", Config.backup_interval_hours, 0.01, 24 * 365),
         retention_days=r.number("RETENTION_DAYS", Config.retention_days, 0, 100 * 365),
     )
+    if config.retention_days and config.retention_days * 86400 <= config.thread_idle_seconds:
+        r.problems.append("RETENTION_DAYS must be longer than THREAD_IDLE_SECONDS (or 0 to keep everything)")
     if config.openai_context_window and config.openai_context_window <= config.openai_max_output_tokens:
         r.problems.append("OPENAI_CONTEXT_WINDOW must be larger than OPENAI_MAX_OUTPUT_TOKENS")
     if r.problems:

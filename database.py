@@ -102,6 +102,28 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE UNIQUE INDEX inbound_by_event ON inbound_messages (event_id) WHERE event_id IS NOT NULL;
     """,
+    """
+    -- Tokens each model call used, as the API reported them: per person, thread and model.
+    CREATE TABLE usage (
+        id INTEGER PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        model TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX usage_by_user ON usage (user_id, created_at);
+    -- Everyone's defaults as admins set them: one row, a diff against the environment defaults.
+    CREATE TABLE workspace_settings (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        overrides TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 )
 
 
@@ -330,6 +352,20 @@ class Database:
                 (user_id, json.dumps(overrides), time.time()),
             )
 
+    async def workspace_settings(self) -> dict[str, Any]:
+        async with self.conn.execute("SELECT overrides FROM workspace_settings WHERE id = 1") as cursor:
+            row = await cursor.fetchone()
+        return json.loads(row["overrides"]) if row else {}
+
+    async def save_workspace_settings(self, overrides: dict[str, Any], user_id: str) -> None:
+        async with self._write_lock:
+            await self.conn.execute(
+                "INSERT INTO workspace_settings (id, overrides, updated_by, updated_at) VALUES (1, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET overrides = excluded.overrides, "
+                "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                (json.dumps(overrides), user_id, time.time()),
+            )
+
     async def thread_settings(self, channel_id: str, thread_ts: str) -> dict[str, Any]:
         async with self.conn.execute(
             "SELECT s.overrides FROM thread_settings s JOIN threads t ON t.id = s.thread_id "
@@ -388,3 +424,43 @@ class Database:
                 "updated_at = excluded.updated_at",
                 (user.user_id, user.display_name, user.timezone, time.time()),
             )
+
+    # --- usage -------------------------------------------------------------------------------
+
+    async def record_usage(
+        self, user_id: str, channel_id: str, thread_ts: str, model: str, kind: str,
+        input_tokens: int, output_tokens: int,
+    ) -> None:
+        async with self._write_lock:
+            await self.conn.execute(
+                "INSERT INTO usage (user_id, channel_id, thread_ts, model, kind, input_tokens, "
+                "output_tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (user_id, channel_id, thread_ts, model, kind, input_tokens, output_tokens, time.time()),
+            )
+
+    async def tokens_used(self, user_id: str, since: float) -> int:
+        """Input + output tokens a person used since `since` (epoch seconds)."""
+        async with self.conn.execute(
+            "SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM usage "
+            "WHERE user_id = ? AND created_at >= ?",
+            (user_id, since),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    # --- data care ---------------------------------------------------------------------------
+
+    async def backup_to(self, path: str) -> None:
+        """A consistent copy while the bot runs (SQLite's online backup), written to `path`."""
+        target = await aiosqlite.connect(path)
+        try:
+            await self.conn.backup(target, pages=1024, sleep=0.01)
+        finally:
+            await target.close()
+
+    async def delete_idle_threads(self, before: float) -> int:
+        """Forget threads idle since `before`, with their turns, images and settings (cascade)."""
+        async with self._write_lock:
+            cursor = await self.conn.execute("DELETE FROM threads WHERE last_activity < ?", (before,))
+            await self.conn.execute("DELETE FROM inbound_messages WHERE updated_at < ?", (before,))
+            return cursor.rowcount

@@ -19,6 +19,7 @@ from dotenv import load_dotenv
 
 from base_client import Message
 from config import Config, ConfigError, load_config
+from data_care import DataCare
 from database import Database, DatabaseError
 from document_handler import DocumentParser, Limits
 from image_url_handler import ImageFetcher
@@ -61,6 +62,10 @@ class AssistantApp:
         self.processor = MessageProcessor(
             config, self.slack, self.ai, self.db, self.threads, self.settings, documents, images
         )
+        self.data_care = DataCare(
+            self.db, config.backup_path, config.backup_keep, config.backup_interval_hours * 3600,
+            config.retention_days,
+        )
         self._background: list[asyncio.Task[None]] = []
         self._health: web.AppRunner | None = None
         self._closed = False
@@ -91,6 +96,10 @@ class AssistantApp:
             "loop-lag": stats.watch_loop(),
             "stats-line": stats.report(self.config.stats_interval_seconds, self.processor.gauges),
         }
+        if self.data_care.backup_dir:
+            tasks["backups"] = self.data_care.run_backups()
+        if self.data_care.retention_days:
+            tasks["retention"] = self.data_care.run_retention()
         self._background = [asyncio.create_task(job, name=name) for name, job in tasks.items()]
         if self.config.health_port:
             self._health = await serve_health(self.config.health_port, stats, self.slack.socket_connected)

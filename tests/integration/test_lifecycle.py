@@ -196,3 +196,11 @@ async def test_a_redelivery_after_a_restart_is_not_answered_again(
 
     assert len(openai.responses_requests()) == 1
     assert len(bot_replies(slack, "D0ALICE", ts)) == 1
+
+
+async def test_the_running_bot_backs_up_its_database_at_start(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot, tmp_path: Path
+):
+    folder = tmp_path / "backups"
+    await start_bot(BACKUP_DIR=str(folder), BACKUP_KEEP="3")
+    await slack.wait_for(lambda: bool(list(folder.glob("bot-*.db"))), 5, "no backup was written")

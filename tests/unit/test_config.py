@@ -50,3 +50,20 @@ def test_api_url_gets_a_trailing_slash_and_numbers_parse() -> None:
 def test_only_sqlite_databases_for_now() -> None:
     with pytest.raises(ConfigError, match="only sqlite"):
         load_config({**VALID, "DATABASE_URL": "postgresql://db/bot"})
+
+
+def test_access_lists_budget_and_data_care() -> None:
+    config = load_config({**VALID, "ALLOWED_USER_IDS": "U1, U2", "ADMIN_USER_IDS": "U9",
+                          "DAILY_TOKEN_BUDGET": "50000", "DATABASE_URL": "sqlite:////srv/bot/bot.db"})
+    assert config.allowed_user_ids == ("U1", "U2") and config.admin_user_ids == ("U9",)
+    assert config.allowed_channel_ids == ()
+    assert config.daily_token_budget == 50000
+    assert config.backup_path == "/srv/bot/backups"  # beside the database by default
+    assert load_config({**VALID, "BACKUP_KEEP": "0"}).backup_path is None
+    assert load_config({**VALID, "BACKUP_DIR": "/var/backups/bot"}).backup_path == "/var/backups/bot"
+
+
+def test_retention_must_outlast_in_memory_thread_state() -> None:
+    with pytest.raises(ConfigError, match="RETENTION_DAYS must be longer than THREAD_IDLE_SECONDS"):
+        load_config({**VALID, "RETENTION_DAYS": "0.01", "THREAD_IDLE_SECONDS": "3600"})
+    assert load_config({**VALID, "RETENTION_DAYS": "30"}).retention_days == 30
