@@ -1,7 +1,7 @@
 """What a person can tune, and how the layers combine. Pure: no I/O.
 
-Precedence, resolved on every turn by `resolve`: environment defaults < a person's defaults <
-the thread's settings. Layers store only what differs from the layer below (`overrides`), so
+Precedence, resolved on every turn by `resolve`: environment defaults < everyone's defaults
+(set by admins) < a person's defaults < the thread's settings. Layers store only what differs from the layer below (`overrides`), so
 a default changed in the environment later still reaches everyone who never touched it.
 """
 
@@ -47,13 +47,26 @@ class Settings:
 
 FIELD_NAMES = tuple(f.name for f in fields(Settings))
 
-Scope = Literal["user", "thread"]
+Scope = Literal["user", "thread", "workspace"]
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    """A person's tokens, shown in their settings window."""
+
+    today: int
+    last_30_days: int
+    daily_budget: int = 0
 
 
 class SettingsSource(Protocol):
     """What the settings modal needs from storage (implemented by the processor's store)."""
 
     async def for_user(self, user_id: str) -> Settings: ...
+
+    async def for_workspace(self) -> Settings: ...
+
+    async def usage(self, user_id: str) -> UsageSummary: ...
 
     async def effective(self, user_id: str, channel_id: str | None, thread_ts: str | None) -> Settings: ...
 

@@ -22,6 +22,7 @@ from settings import (
     VERBOSITIES,
     Scope,
     Settings,
+    UsageSummary,
 )
 
 CALLBACK_ID = "ai_settings"
@@ -103,22 +104,41 @@ def _select(block_id: str, label: str, choices: tuple[str, ...], current: str,
     return block
 
 
+SCOPE_LABELS: dict[str, str] = {
+    "thread": "This thread only",
+    "user": "My defaults (all new conversations)",
+    "workspace": "Everyone's defaults (admin)",
+}
+
+
+def usage_text(usage: UsageSummary) -> str:
+    text = f"Your usage: *{usage.today:,}* tokens today, *{usage.last_30_days:,}* in the last 30 days"
+    if usage.daily_budget:
+        text += f" (daily allowance {usage.daily_budget:,})"
+    return text + "."
+
+
 def build_view(
     settings: Settings,
     available_models: tuple[str, ...],
     reasoning: bool,
     metadata: str,
-    scope: Scope | None = None,
+    scope: Scope = "user",
+    scopes: tuple[Scope, ...] = (),
+    usage: UsageSummary | None = None,
 ) -> dict[str, Any]:
-    """The modal showing `settings`. `scope` adds the thread-or-defaults choice (shortcut)."""
+    """The modal showing `settings`, saved at `scope`; more than one of `scopes` adds the choice."""
     models = available_models if settings.model in available_models else (settings.model, *available_models)
     blocks: list[dict[str, Any]] = []
-    if scope is not None:
-        choices = [_option("thread", "This thread only"), _option("user", "My defaults (all new conversations)")]
+    if usage is not None:
+        blocks.append({"type": "context", "block_id": "usage",
+                       "elements": [{"type": "mrkdwn", "text": usage_text(usage)}]})
+    if len(scopes) > 1:
+        choices = [_option(s, SCOPE_LABELS[s]) for s in scopes]
         blocks.append({
             "type": "input", "block_id": SCOPE, "label": _text("Apply to"),
             "element": {"type": "radio_buttons", "action_id": SCOPE, "options": choices,
-                        "initial_option": choices[0] if scope == "thread" else choices[1]},
+                        "initial_option": choices[scopes.index(scope) if scope in scopes else 0]},
         })
     blocks.append(_select("model", "Model", models, settings.model, MODEL_ACTION, dispatch=True))
     if reasoning:

@@ -12,6 +12,7 @@ from config import Config
 from database import Database
 from document_handler import DocumentParser
 from image_url_handler import ImageFetcher
+from message_processor.budget import budget_notice, day_start
 from message_processor.handlers.image_gen import ImageGenerationMixin
 from message_processor.handlers.text import TextHandlerMixin
 from message_processor.progress import ModelSlots
@@ -98,6 +99,8 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         if not claimed:
             log.info("%s: message %s already handled, skipping duplicate", key, message.message_id)
             return
+        if await self._over_budget(message):
+            return
 
         settings = await self.settings.effective(message.user_id, message.channel_id, message.thread_id)
         reply: ReplyStream | None = None
@@ -127,6 +130,22 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
             self.stats.record(status, time.monotonic() - received)
         if status == "answered":
             await self._welcome_once(message)
+
+    async def _over_budget(self, message: Message) -> bool:
+        """A person whose daily tokens are spent is told when they come back, not answered."""
+        budget = self.config.daily_token_budget
+        if not budget:
+            return False
+        now = time.time()
+        used = await self.db.tokens_used(message.user_id, day_start(now))
+        if used < budget:
+            return False
+        log.info("%s: %s is over the daily token budget (%d of %d)", message.conversation_key,
+                 message.user_id, used, budget)
+        await self.client.send_message(message.channel_id, message.thread_id, budget_notice(used, budget, now))
+        await self.db.set_message_status(message.channel_id, message.message_id, "rejected")
+        self.stats.record("rejected", 0.0)
+        return True
 
     async def _refuse(self, message: Message, notice: str) -> None:
         """Turned away by the access rules: said once, even if Slack delivers the message twice."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import time
+
 from config import Config
 from database import Database
-from settings import Scope, Settings, overrides, resolve
+from message_processor.budget import day_start
+from settings import Scope, Settings, UsageSummary, overrides, resolve
 
 
 def defaults_from_config(config: Config) -> Settings:
@@ -27,20 +30,36 @@ class SettingsStore:
         self.config = config
         self.db = db
         self.defaults = defaults_from_config(config)
+        # Read on every turn and changed rarely, by admins: kept in memory once loaded.
+        self._workspace: dict[str, Any] | None = None
 
-    def _resolve(self, *layers: dict[str, Any]) -> Settings:
-        return resolve(self.defaults, *layers, available_models=self.config.available_models)
+    async def _resolve(self, *layers: dict[str, Any]) -> Settings:
+        if self._workspace is None:
+            self._workspace = await self.db.workspace_settings()
+        return resolve(self.defaults, self._workspace, *layers, available_models=self.config.available_models)
+
+    async def for_workspace(self) -> Settings:
+        """Environment defaults with everyone's defaults (set by admins) on top."""
+        return await self._resolve()
 
     async def for_user(self, user_id: str) -> Settings:
-        """Environment defaults with the person's own defaults on top."""
-        return self._resolve(await self.db.user_settings(user_id))
+        """Everyone's defaults with the person's own defaults on top."""
+        return await self._resolve(await self.db.user_settings(user_id))
 
     async def effective(self, user_id: str, channel_id: str | None, thread_ts: str | None) -> Settings:
-        """What a turn uses: defaults < the person's defaults < the thread's settings."""
+        """What a turn uses: defaults < everyone's < the person's defaults < the thread's settings."""
         layers = [await self.db.user_settings(user_id)]
         if channel_id and thread_ts:
             layers.append(await self.db.thread_settings(channel_id, thread_ts))
-        return self._resolve(*layers)
+        return await self._resolve(*layers)
+
+    async def usage(self, user_id: str) -> UsageSummary:
+        now = time.time()
+        return UsageSummary(
+            today=await self.db.tokens_used(user_id, day_start(now)),
+            last_30_days=await self.db.tokens_used(user_id, now - 30 * 86400),
+            daily_budget=self.config.daily_token_budget,
+        )
 
     async def save(
         self, user_id: str, scope: Scope, values: dict[str, Any],
@@ -54,6 +73,11 @@ class SettingsStore:
             base = await self.for_user(user_id)
             await self.db.save_thread_settings(channel_id, thread_ts, overrides(values, base), user_id)
             return before, await self.effective(user_id, channel_id, thread_ts)
+        if scope == "workspace":
+            before = await self.for_workspace()
+            self._workspace = overrides(values, self.defaults)
+            await self.db.save_workspace_settings(self._workspace, user_id)
+            return before, await self.for_workspace()
         before = await self.for_user(user_id)
-        await self.db.save_user_settings(user_id, overrides(values, self.defaults))
+        await self.db.save_user_settings(user_id, overrides(values, await self.for_workspace()))
         return before, await self.for_user(user_id)

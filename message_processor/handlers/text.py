@@ -80,6 +80,10 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin):
             finally:
                 await progress.stop()
 
+        await self.db.record_usage(
+            message.user_id, message.channel_id, message.thread_id, request.model, "answer",
+            completed.input_tokens, completed.output_tokens,
+        )
         if not text.strip():
             raise ModelError(ErrorKind.FAILED, "the model returned an empty answer")
         if completed.incomplete_reason:

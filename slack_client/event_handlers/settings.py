@@ -47,10 +47,31 @@ class SettingsMixin:
     settings_source: SettingsSource
     access: AccessPolicy
 
-    def _view(self, settings: Settings, context: ModalContext, scope: Scope | None) -> dict[str, Any]:
+    def _scopes(self, context: ModalContext) -> tuple[Scope, ...]:
+        """Where this person may save from this window: admins also set everyone's defaults."""
+        scopes: tuple[Scope, ...] = ("thread", "user") if context.for_thread else ("user",)
+        return (*scopes, "workspace") if self.access.is_admin(context.user_id) else scopes
+
+    def _chosen_scope(self, context: ModalContext, raw: dict[str, Any]) -> Scope | None:
+        """The scope picked in the window (its first choice when none); None if not allowed."""
+        scopes = self._scopes(context)
+        chosen = raw.get(SCOPE) or scopes[0]
+        return chosen if chosen in scopes else None
+
+    async def _current(self, scope: Scope, context: ModalContext) -> Settings:
+        """The settings of the layer being edited, as they stand."""
+        if scope == "thread":
+            return await self.settings_source.effective(context.user_id, context.channel_id, context.thread_ts)
+        if scope == "workspace":
+            return await self.settings_source.for_workspace()
+        return await self.settings_source.for_user(context.user_id)
+
+    async def _view(self, settings: Settings, context: ModalContext, scope: Scope) -> dict[str, Any]:
         metadata = sign_context(context, signing_key(self.config.slack_bot_token))
         reasoning = is_reasoning_model(settings.model, self.config.reasoning_model_prefixes)
-        return build_view(settings, self.config.available_models, reasoning, metadata, scope)
+        usage = await self.settings_source.usage(context.user_id)
+        return build_view(settings, self.config.available_models, reasoning, metadata, scope,
+                          self._scopes(context), usage)
 
     async def _open(self, trigger_id: str, view: dict[str, Any], user_id: str, channel_id: str,
                     thread_ts: str | None = None) -> None:
@@ -82,7 +103,7 @@ class SettingsMixin:
             return
         settings = await self.settings_source.for_user(user_id)
         context = ModalContext(user_id=user_id, issued_at=time.time())
-        await self._open(trigger_id, self._view(settings, context, None), user_id, channel_id)
+        await self._open(trigger_id, await self._view(settings, context, "user"), user_id, channel_id)
 
     async def on_settings_command(self, ack: Ack, command: dict[str, Any]) -> None:
         await ack()
@@ -104,7 +125,7 @@ class SettingsMixin:
             return
         settings = await self.settings_source.effective(user_id, channel_id, thread_ts)
         context = ModalContext(user_id=user_id, issued_at=time.time(), channel_id=channel_id, thread_ts=thread_ts)
-        view = self._view(settings, context, "thread")
+        view = await self._view(settings, context, "thread")
         await self._open(shortcut["trigger_id"], view, user_id, channel_id, thread_ts)
 
     def _context(self, view: dict[str, Any], user_id: str) -> ModalContext | None:
@@ -125,13 +146,14 @@ class SettingsMixin:
         if context is None:
             return
         raw = read_state(view.get("state", {}).get("values", {}))
-        base = await self.settings_source.effective(user_id, context.channel_id or None, context.thread_ts or None)
+        scope = self._chosen_scope(context, raw)
+        if scope is None:
+            return
         values, _ = validate(raw, self.config.available_models)
-        shown = replace(base, **values)
-        scope: Scope | None = None
-        if context.for_thread:
-            scope = "user" if raw.get(SCOPE) == "user" else "thread"
-        await self.web.views_update(view_id=view["id"], hash=view.get("hash"), view=self._view(shown, context, scope))
+        shown = replace(await self._current(scope, context), **values)
+        await self.web.views_update(
+            view_id=view["id"], hash=view.get("hash"), view=await self._view(shown, context, scope)
+        )
 
     async def on_settings_submit(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user_id = body["user"]["id"]
@@ -141,16 +163,15 @@ class SettingsMixin:
             return
         raw = read_state(view.get("state", {}).get("values", {}))
         values, errors = validate(raw, self.config.available_models)
-        if errors:
+        scope = self._chosen_scope(context, raw)
+        if scope is None:
+            errors[SCOPE] = "Only admins can change everyone's defaults."
+        if errors or scope is None:
             await ack(response_action="errors", errors=errors)
             return
         await ack()
-        scope: Scope = "thread" if context.for_thread and raw.get(SCOPE) != "user" else "user"
         # Fields the window did not show keep the value of the layer being saved.
-        if scope == "thread":
-            current = await self.settings_source.effective(user_id, context.channel_id, context.thread_ts)
-        else:
-            current = await self.settings_source.for_user(user_id)
+        current = await self._current(scope, context)
         before, after = await self.settings_source.save(
             user_id, scope, {**current.as_dict(), **values},
             context.channel_id or None, context.thread_ts or None,
@@ -158,7 +179,7 @@ class SettingsMixin:
         await self._confirm(user_id, scope, context, describe_changes(before, after))
 
     async def _confirm(self, user_id: str, scope: Scope, context: ModalContext, changes: list[str]) -> None:
-        where = "this thread" if scope == "thread" else "your defaults"
+        where = {"thread": "this thread", "user": "your defaults", "workspace": "everyone's defaults"}[scope]
         text = (
             f":white_check_mark: Saved for {where}:\n" + "\n".join(f"• {line}" for line in changes)
             if changes else f"Saved for {where}: nothing changed."

@@ -226,3 +226,30 @@ async def test_welcome_comes_once_after_the_first_answer(slack: FakeSlack, opena
         actions=[{"type": "button", "action_id": "open_settings", "block_id": "b", "action_ts": "1"}],
     ))
     await slack.wait_for(lambda: slack.calls_to("views.open"))
+
+
+async def test_admins_change_everyones_defaults_and_others_cannot(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot(**MODELS, ADMIN_USER_IDS="U0ALICE")
+    view_id, view = await open_settings(slack)
+    choices = blocks_of(view)["scope"]["element"]["options"]
+    assert [c["value"] for c in choices] == ["user", "workspace"]
+
+    ack = await submit(slack, view_id, view, scope="workspace", model="gpt-5.5-mini")
+    assert ack.payload is None
+    await slack.wait_for(lambda: slack.calls_to("chat.postMessage"))
+    assert "Saved for everyone's defaults" in slack.calls_to("chat.postMessage")[-1].params["text"]
+    assert await app.db.workspace_settings() == {"model": "gpt-5.5-mini"}
+
+    ts = await slack.user_says("U0BOB", "D0BOB", "which model?")
+    await wait_replies(slack, "D0BOB", ts)
+    assert openai.responses_requests()[-1]["model"] == "gpt-5.5-mini"  # Bob never chose one
+
+    # Bob is no admin: no choice offered, and a forged one is refused.
+    bob_view_id, bob_view = await open_settings(slack, user="U0BOB")
+    assert "scope" not in blocks_of(bob_view)
+    forged = {**bob_view, "blocks": view["blocks"]}
+    refused = await submit(slack, bob_view_id, forged, user="U0BOB", scope="workspace", model="gpt-4.1")
+    assert refused.payload["response_action"] == "errors" and "scope" in refused.payload["errors"]
+    assert await app.db.workspace_settings() == {"model": "gpt-5.5-mini"}

@@ -72,7 +72,7 @@ def test_view_follows_the_model_and_reads_back() -> None:
     reasoning = build_view(BASE, MODELS, reasoning=True, metadata="m")
     ids = [b["block_id"] for b in reasoning["blocks"]]
     assert "reasoning_effort" in ids and "temperature" not in ids and "scope" not in ids
-    plain = build_view(BASE, MODELS, reasoning=False, metadata="m", scope="thread")
+    plain = build_view(BASE, MODELS, reasoning=False, metadata="m", scope="thread", scopes=("thread", "user"))
     ids = [b["block_id"] for b in plain["blocks"]]
     assert ids[0] == "scope" and "temperature" in ids and "verbosity" not in ids
     raw = read_state(view_state(plain, temperature="0.4", features=["web_search"], scope="user"))
