@@ -121,8 +121,11 @@ class BaseClient(ABC):
     """What the processor needs from a chat platform."""
 
     @abstractmethod
-    def reply_stream(self, channel_id: str, thread_id: str, live: bool = True) -> ReplyStream:
-        """A new, not yet started reply; `live=False` shows progress only, then the whole text."""
+    def reply_stream(
+        self, channel_id: str, thread_id: str, live: bool = True, user_id: str = ""
+    ) -> ReplyStream:
+        """A new, not yet started reply to `user_id`; `live=False` shows progress only, then
+        the whole text."""
 
     @abstractmethod
     async def send_message(self, channel_id: str, thread_id: str, text: str) -> str:

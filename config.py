@@ -14,6 +14,11 @@ from urllib.parse import urlparse
 from settings import IMAGE_QUALITIES, IMAGE_SIZES, REASONING_EFFORTS, VERBOSITIES
 
 SETUP_HINT = "see .env.example and docs/slack-app-setup.md"
+# "responses": the Responses API (OpenAI); "chat_completions": servers that only speak
+# /v1/chat/completions (Ollama, vLLM, LM Studio, Azure deployments).
+API_STYLES = ("responses", "chat_completions")
+# OPENAI_IMAGE_MODEL=off turns pictures off (empty means "the style's default", like every setting).
+PICTURES_OFF = "off"
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant in a Slack workspace. Several people may take part in one "
@@ -37,8 +42,10 @@ class Config:
     openai_api_key: str
     slack_api_url: str = "https://slack.com/api/"
     openai_base_url: str | None = None
+    openai_api_style: str = "responses"
     openai_model: str = "gpt-5.5"
     # A current GPT image model (gpt-image-1 is shut down) and a small, fast model for routing.
+    # An empty image model means pictures are off (the default of the chat_completions style).
     openai_image_model: str = "gpt-image-2"
     openai_utility_model: str = "gpt-5.5-mini"
     openai_timeout_seconds: float = 305.0
@@ -61,6 +68,10 @@ class Config:
     thread_idle_seconds: float = 3600.0
     slack_max_retries: int = 8
     socket_ping_seconds: float = 5.0
+    # Slack's AI surfaces: assistant status + native streaming (edit-in-place where refused),
+    # and thumbs up/down under each answer.
+    slack_native_streaming: bool = True
+    feedback_buttons: bool = True
     max_file_mb: float = 25.0
     max_document_pages: int = 300
     max_document_chars: int = 200_000
@@ -103,6 +114,11 @@ class Config:
         if self.backup_keep == 0 or self.sqlite_path == ":memory:":
             return None
         return self.backup_dir or os.path.join(os.path.dirname(self.sqlite_path) or ".", "backups")
+
+    @property
+    def pictures_enabled(self) -> bool:
+        """Whether the server has an images API to draw with (see `OPENAI_IMAGE_MODEL`)."""
+        return bool(self.openai_image_model)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -193,6 +209,20 @@ class _Reader:
         return value
 
 
+def _style_defaults(config: Config) -> Config:
+    """Model defaults that depend on OPENAI_API_STYLE, for the values left unset (empty).
+
+    A Chat Completions server (Ollama, vLLM, …) has no images API and rarely OpenAI's small
+    model: there pictures are off and routing asks OPENAI_MODEL, unless they are set.
+    """
+    chat = config.openai_api_style == "chat_completions"
+    image = config.openai_image_model or ("" if chat else Config.openai_image_model)
+    utility = config.openai_utility_model or (config.openai_model if chat else Config.openai_utility_model)
+    return replace(
+        config, openai_image_model="" if image.lower() == PICTURES_OFF else image, openai_utility_model=utility
+    )
+
+
 def load_config(env: Mapping[str, str]) -> Config:
     """Build a `Config` from environment variables or raise `ConfigError` listing every problem."""
     r = _Reader(env)
@@ -204,9 +234,11 @@ def load_config(env: Mapping[str, str]) -> Config:
         slack_api_url=(r.url("SLACK_API_URL", None, ("http", "https")) or Config.slack_api_url).rstrip("/") + "/",
         # An empty OPENAI_BASE_URL must mean "unset": the SDK would otherwise send requests to ''.
         openai_base_url=r.url("OPENAI_BASE_URL", None, ("http", "https")),
+        openai_api_style=r.choice("OPENAI_API_STYLE", Config.openai_api_style, API_STYLES),
         openai_model=r.text("OPENAI_MODEL", Config.openai_model),
-        openai_image_model=r.text("OPENAI_IMAGE_MODEL", Config.openai_image_model),
-        openai_utility_model=r.text("OPENAI_UTILITY_MODEL", Config.openai_utility_model),
+        # Empty when unset: the defaults depend on the API style (`_style_defaults`).
+        openai_image_model=r.text("OPENAI_IMAGE_MODEL", ""),
+        openai_utility_model=r.text("OPENAI_UTILITY_MODEL", ""),
         openai_timeout_seconds=r.number("OPENAI_TIMEOUT_SECONDS", Config.openai_timeout_seconds, 0.1, 3600),
         openai_max_retries=r.number("OPENAI_MAX_RETRIES", Config.openai_max_retries, 0, 10, int),
         max_concurrent_requests=r.number("MAX_CONCURRENT_REQUESTS", Config.max_concurrent_requests, 1, 10_000, int),
@@ -230,12 +262,15 @@ def load_config(env: Mapping[str, str]) -> Config:
         thread_idle_seconds=r.number("THREAD_IDLE_SECONDS", Config.thread_idle_seconds, 1, 7 * 86400),
         slack_max_retries=r.number("SLACK_MAX_RETRIES", Config.slack_max_retries, 0, 100, int),
         socket_ping_seconds=r.number("SOCKET_PING_SECONDS", Config.socket_ping_seconds, 0.1, 60),
+        slack_native_streaming=r.flag("SLACK_NATIVE_STREAMING", Config.slack_native_streaming),
+        feedback_buttons=r.flag("FEEDBACK_BUTTONS", Config.feedback_buttons),
         max_file_mb=r.number("MAX_FILE_MB", Config.max_file_mb, 0.01, 1024),
         max_document_pages=r.number("MAX_DOCUMENT_PAGES", Config.max_document_pages, 1, 100_000, int),
         max_document_chars=r.number("MAX_DOCUMENT_CHARS", Config.max_document_chars, 1000, 10_000_000, int),
         max_context_images=r.number("MAX_CONTEXT_IMAGES", Config.max_context_images, 0, 50, int),
         document_timeout_seconds=r.number("DOCUMENT_TIMEOUT_SECONDS", Config.document_timeout_seconds, 0.01, 3600),
     )
+    config = _style_defaults(config)
     models = r.names("AVAILABLE_MODELS", ())
     # The default model is always selectable, and first when the list does not name it.
     models = models if config.openai_model in models else (config.openai_model, *models)

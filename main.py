@@ -48,6 +48,7 @@ class AssistantApp:
             base_url=config.openai_base_url,
             timeout=config.openai_timeout_seconds,
             max_retries=config.openai_max_retries,
+            api_style=config.openai_api_style,
         )
         self.settings = SettingsStore(config, self.db)
         self.slack = SlackBot(

@@ -126,8 +126,13 @@ def build_view(
     scope: Scope = "user",
     scopes: tuple[Scope, ...] = (),
     usage: UsageSummary | None = None,
+    *,
+    web_search: bool = True,
 ) -> dict[str, Any]:
-    """The modal showing `settings`, saved at `scope`; more than one of `scopes` adds the choice."""
+    """The modal showing `settings`, saved at `scope`; more than one of `scopes` adds the choice.
+
+    `web_search=False` (a Chat Completions server has no such tool) leaves that option out.
+    """
     models = available_models if settings.model in available_models else (settings.model, *available_models)
     blocks: list[dict[str, Any]] = []
     if usage is not None:
@@ -161,7 +166,9 @@ def build_view(
         "type": "input", "block_id": "custom_instructions", "optional": True,
         "label": _text("Custom instructions"), "element": instructions,
     })
-    features = [_option("streaming", "Stream answers as they are written"), _option("web_search", "Let the model search the web")]
+    features = [_option("streaming", "Stream answers as they are written")]
+    if web_search:
+        features.append(_option("web_search", "Let the model search the web"))
     feature_input: dict[str, Any] = {"type": "checkboxes", "action_id": FEATURES, "options": features}
     selected = [f for f in features if getattr(settings, f["value"])]
     if selected:

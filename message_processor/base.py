@@ -163,7 +163,9 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         key = message.conversation_key
         waiting = self.threads.waiting(key)
         if self.config.thread_busy_policy == "queue" and waiting < self.config.thread_queue_size:
-            reply = self.client.reply_stream(message.channel_id, message.thread_id, live=settings.streaming)
+            reply = self.client.reply_stream(
+                message.channel_id, message.thread_id, live=settings.streaming, user_id=message.user_id
+            )
             await reply.start(QUEUED_STATUS)
             log.info("%s: busy, message %s queued (%d ahead)", key, message.message_id, waiting + 1)
             return reply
@@ -182,7 +184,7 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         started = time.monotonic()
         fresh = reply is None
         reply = reply or self.client.reply_stream(
-            message.channel_id, message.thread_id, live=settings.streaming
+            message.channel_id, message.thread_id, live=settings.streaming, user_id=message.user_id
         )
         try:
             if fresh:

@@ -9,6 +9,7 @@ from typing import Any, AsyncIterator
 import openai
 from openai import AsyncOpenAI
 
+from openai_client import chat_completions
 from openai_client.events import (
     Completed,
     ErrorKind,
@@ -20,6 +21,9 @@ from openai_client.events import (
 )
 
 log = logging.getLogger(__name__)
+
+# Room for the one-word routing answer.
+CLASSIFY_MAX_TOKENS = 64
 
 _TOOL_EVENTS = {
     "response.web_search_call.in_progress": "web_search",
@@ -58,16 +62,24 @@ def classify(exc: openai.OpenAIError) -> ModelError:
 
 
 class OpenAIClient:
-    """Streams answers from the Responses API."""
+    """Streams answers from the Responses API, or from Chat Completions (`api_style`)."""
 
     def __init__(
-        self, api_key: str, base_url: str | None, timeout: float, max_retries: int
+        self, api_key: str, base_url: str | None, timeout: float, max_retries: int,
+        api_style: str = "responses",
     ) -> None:
+        # "chat_completions": /v1/chat/completions only (Ollama, vLLM, LM Studio, Azure
+        # deployments), translated in chat_completions.py; anything else: the Responses API.
+        self.api_style = api_style
         # The SDK timeout is a backstop for a stalled socket; asyncio.wait_for in the processor
         # is what bounds a whole answer.
         self._client = AsyncOpenAI(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
         )
+
+    @property
+    def chat_style(self) -> bool:
+        return self.api_style == "chat_completions"
 
     async def close(self) -> None:
         await self._client.close()
@@ -75,12 +87,20 @@ class OpenAIClient:
     async def classify(self, model: str, instructions: str, text: str) -> str:
         """A one-word answer from a small model (routing); lower-cased, stripped."""
         try:
-            response = await self._client.responses.create(
-                model=model, instructions=instructions, input=text, max_output_tokens=64, store=False,
-            )
+            if self.chat_style:
+                completion = await self._client.chat.completions.create(
+                    **chat_completions.classify_params(model, instructions, text, CLASSIFY_MAX_TOKENS)
+                )
+                answer = completion.choices[0].message.content if completion.choices else None
+            else:
+                response = await self._client.responses.create(
+                    model=model, instructions=instructions, input=text,
+                    max_output_tokens=CLASSIFY_MAX_TOKENS, store=False,
+                )
+                answer = response.output_text
         except openai.OpenAIError as exc:
             raise classify(exc) from exc
-        return (response.output_text or "").strip().lower()
+        return (answer or "").strip().lower()
 
     async def generate_image(self, model: str, prompt: str, size: str, quality: str) -> bytes:
         try:
@@ -109,7 +129,28 @@ class OpenAIClient:
             raise ModelError(ErrorKind.FAILED, "the image model returned no image")
         return base64.b64decode(result.data[0].b64_json)
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """The answer as events, whichever API style the server speaks."""
+        return self._stream_chat(request) if self.chat_style else self._stream_responses(request)
+
+    async def _stream_chat(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        reader = chat_completions.ChunkReader()
+        try:
+            stream = await self._client.chat.completions.create(**chat_completions.request_params(request))
+            async with stream:
+                async for chunk in stream:
+                    for event in reader.read(chunk):
+                        yield event
+                        if isinstance(event, Completed):
+                            return
+        except openai.OpenAIError as exc:
+            raise classify(exc) from exc
+        completed = reader.end()  # a server that sent no usage chunk
+        if completed is None:
+            raise ModelError(ErrorKind.CONNECTION, "the answer stream ended before it was complete")
+        yield completed
+
+    async def _stream_responses(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         params: dict[str, Any] = {
             "model": request.model,
             "instructions": request.instructions,

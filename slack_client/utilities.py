@@ -17,7 +17,7 @@ from base_client import (
     Role,
     UserInfo,
 )
-from slack_client.messaging import METADATA_EVENT, reply_metadata
+from slack_client.edited_reply import METADATA_EVENT, reply_metadata
 
 HISTORY_PAGE_SIZE = 200
 

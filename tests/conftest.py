@@ -50,6 +50,8 @@ def bot_env(slack: FakeSlack, openai: FakeOpenAI, data_dir: Path, **overrides: s
         "SHUTDOWN_GRACE_SECONDS": "5",
         "SLACK_MAX_RETRIES": "5",
         "SOCKET_PING_SECONDS": "0.5",
+        # Most tests read the edited-in-place reply; tests of Slack's native streaming opt in.
+        "SLACK_NATIVE_STREAMING": "false",
     }
     env.update(overrides)
     return env

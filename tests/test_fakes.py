@@ -454,6 +454,24 @@ async def test_chat_completions_stream(fake_ai: FakeOpenAI) -> None:
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
 
 
+async def test_chat_completions_stream_finish_reasons(fake_ai: FakeOpenAI) -> None:
+    fake_ai.script(Reply(text="cut sho", chunk_size=3, finish_reason="length", usage=(7, 2)),
+                   Reply(text="no end", finish_reason=None), Reply(text="short", finish_reason="length"))
+    messages = [{"role": "user", "content": [{"type": "text", "text": "u"},
+                                             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]}]
+    async with oai(fake_ai, _strict_response_validation=True) as client:
+        stream = await client.chat.completions.create(model="m", messages=messages, stream=True,  # type: ignore[arg-type]
+                                                      stream_options={"include_usage": True})
+        chunks = [chunk async for chunk in stream]
+        assert chunks[-2].choices[0].finish_reason == "length"
+        assert chunks[-1].usage is not None and (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (7, 2)
+        bare = [chunk async for chunk in await client.chat.completions.create(model="m", messages=messages, stream=True)]  # type: ignore[arg-type]
+        assert [c.choices[0].finish_reason for c in bare] == [None, None] and all(c.usage is None for c in bare)
+        whole = await client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+        assert whole.choices[0].finish_reason == "length" and whole.choices[0].message.content == "short"
+    assert fake_ai.chat_requests()[0]["messages"] == messages
+
+
 async def test_http_errors_and_wrong_key(fake_ai: FakeOpenAI) -> None:
     fake_ai.script(Reply(status=500, error_message="boom"), Reply(status=429, retry_after=1))
     async with oai(fake_ai) as client:

@@ -44,6 +44,10 @@ CLARIFY_QUESTION = (
     "Do you want me to change the latest picture in this thread, or draw a new one? "
     "Say \"change it\" or \"draw a new one\"."
 )
+PICTURES_OFF_NOTICE = (
+    ":frame_with_picture: I can't draw or edit pictures here: this bot's model server has no image API. "
+    "An admin can enable it with OPENAI_IMAGE_MODEL. I can still answer questions in text."
+)
 
 
 def looks_visual(text: str) -> bool:
@@ -76,6 +80,8 @@ class ImageGenerationMixin(ImageEditMixin, _Base):
         log.info("%s: routed to %s", message.conversation_key, intent)
         if intent == "text":
             await self.answer_text(message, state, reply, settings)
+        elif not self.config.pictures_enabled:
+            await self._pictures_off(message, state, reply)
         elif intent == "clarify":
             await self._clarify(message, state, reply)
         else:
@@ -94,6 +100,13 @@ class ImageGenerationMixin(ImageEditMixin, _Base):
         await self._save_request(message, state)
         await self.save_turns(message, state, [StoredMessage(Role.ASSISTANT, CLARIFY_QUESTION)])
         await reply.append(CLARIFY_QUESTION)
+        await reply.finish()
+
+    async def _pictures_off(self, message: Message, state: ThreadState, reply: ReplyStream) -> None:
+        """A picture was asked for but the server cannot draw: say so instead of failing."""
+        await self._save_request(message, state)
+        await self.save_turns(message, state, [StoredMessage(Role.ASSISTANT, PICTURES_OFF_NOTICE)])
+        await reply.append(PICTURES_OFF_NOTICE)
         await reply.finish()
 
     async def _picture(

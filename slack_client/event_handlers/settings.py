@@ -71,7 +71,7 @@ class SettingsMixin:
         reasoning = is_reasoning_model(settings.model, self.config.reasoning_model_prefixes)
         usage = await self.settings_source.usage(context.user_id)
         return build_view(settings, self.config.available_models, reasoning, metadata, scope,
-                          self._scopes(context), usage)
+                          self._scopes(context), usage, web_search=self.config.openai_api_style == "responses")
 
     async def _open(self, trigger_id: str, view: dict[str, Any], user_id: str, channel_id: str,
                     thread_ts: str | None = None) -> None:

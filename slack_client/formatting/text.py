@@ -12,6 +12,8 @@ from dataclasses import dataclass
 # Slack truncates message text at 40k characters but long messages read badly and blocks cap
 # at 3000; ~4k per message is the size Slack itself recommends.
 MAX_MESSAGE_CHARS = 3900
+# A section block's text holds at most 3000 characters.
+SECTION_CHARS = 3000
 FENCE = "```"
 
 _FENCE_LINE = re.compile(r"^\s*(```|~~~)")

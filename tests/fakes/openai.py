@@ -31,7 +31,9 @@ class Reply:
     status/error_message/retry_after: answer with an OpenAI-style HTTP error;
     fail_after_chunks: cut the connection after that many deltas;
     error_event_after_chunks: send ``response.failed`` (chat: an ``error`` chunk) after that many deltas;
-    usage: (input_tokens, output_tokens), else estimated from the lengths.
+    usage: (input_tokens, output_tokens), else estimated from the lengths;
+    finish_reason: Chat Completions only: the last choice's reason (``"length"``: cut at the limit);
+    None ends the stream (with ``[DONE]``) without a finish or usage chunk.
     """
 
     text: str | None = None
@@ -45,6 +47,7 @@ class Reply:
     fail_after_chunks: int | None = None
     error_event_after_chunks: int | None = None
     usage: tuple[int, int] | None = None
+    finish_reason: str | None = "stop"
 
 
 @dataclass
@@ -369,7 +372,7 @@ class FakeOpenAI(LoopbackServer):
         if not body.get("stream"):
             return web.json_response({
                 "id": cid, "object": "chat.completion", "created": created, "model": model,
-                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                "choices": [{"index": 0, "finish_reason": reply.finish_reason or "stop", "logprobs": None,
                              "message": {"role": "assistant", "content": text, "refusal": None}}],
                 "usage": usage,
             })
@@ -392,9 +395,10 @@ class FakeOpenAI(LoopbackServer):
             await send([{"index": 0, "delta": {"content": delta}, "finish_reason": None}])
             if reply.chunk_delay:
                 await self._sleep(reply.chunk_delay)
-        await send([{"index": 0, "delta": {}, "finish_reason": "stop"}])
-        if (body.get("stream_options") or {}).get("include_usage"):
-            await send([], usage=usage)
+        if reply.finish_reason is not None:
+            await send([{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}])
+            if (body.get("stream_options") or {}).get("include_usage"):
+                await send([], usage=usage)
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response

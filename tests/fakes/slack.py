@@ -255,6 +255,12 @@ class FakeSlack(LoopbackServer):
             status = 429 if error == "ratelimited" else 200
         self._faults.setdefault(method, []).append(_Fault(error, status, retry_after, times, channel))
 
+    def expire_streams(self) -> None:
+        """End every native stream now, as Slack does about 5 minutes after it started."""
+        for messages in self.messages.values():
+            for message in messages:
+                message["streaming"] = False
+
     def set_latency(self, method: str, seconds: float) -> None:
         """Delay every response of `method` ("*" = all methods) by `seconds`."""
         self._latency[method] = seconds

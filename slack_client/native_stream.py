@@ -1,0 +1,234 @@
+"""`NativeReply`: an answer through Slack's AI surfaces, with edit-in-place as the fallback.
+
+The progress indicator is the assistant status (`assistant.threads.setStatus`, with rotating
+`loading_messages`), and the text goes through Slack's native streaming (`chat.startStream`,
+`appendStream`, `stopStream`), which renders Markdown itself. Slack does not offer these
+everywhere, so each step can hand over to a `SlackReply` (placeholder + `chat.update`):
+
+- the status is refused (not an assistant thread, no `assistant:write`): edit-in-place from
+  the start;
+- `startStream` is refused (`channel_type_not_supported`, a missing scope...): the text so far
+  moves into an edited placeholder;
+- the stream expired (Slack ends streams after about 5 minutes: `message_not_in_streaming_state`):
+  the streamed message is finished with `chat.update`, full text included.
+
+One streamed message takes at most `STREAM_MESSAGE_CHARS` (Slack's per-call limit); a longer
+answer rolls over into a new streamed message. The status is cleared on every path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from functools import partial
+from typing import Any, Callable
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from base_client import ReplyOutcome, ReplyStream
+from slack_client.edited_reply import PacedCalls, SlackReply, feedback_block, reply_metadata
+
+log = logging.getLogger(__name__)
+
+STREAM_MESSAGE_CHARS = 12_000
+LOADING_MESSAGES = ("Thinking…", "Reading the conversation…", "Working on the answer…")
+# Errors that say this workspace, channel or token cannot use the method at all.
+UNSUPPORTED = frozenset({
+    "channel_type_not_supported", "missing_scope", "not_allowed_token_type", "unknown_method",
+    "method_deprecated", "feature_not_enabled", "not_enabled", "access_denied", "invalid_arguments",
+})
+EXPIRED = "message_not_in_streaming_state"
+
+
+def _error(exc: SlackApiError) -> str:
+    return str(exc.response.get("error") or "")
+
+
+class NativeReply(ReplyStream):
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str,
+        calls: PacedCalls,
+        recipient: tuple[str, str],
+        feedback: bool,
+        fallback: Callable[[], SlackReply],
+    ) -> None:
+        self._client = client
+        self._channel = channel
+        self._thread_ts = thread_ts
+        self._calls = calls
+        self._team_id, self._user_id = recipient
+        self._feedback = feedback
+        self._make_fallback = fallback
+        self._fallback: SlackReply | None = None
+        self._status = ""
+        self._status_set = False
+        self._text = ""  # the whole answer so far (Markdown)
+        self._sent = 0  # how much of it is in streamed messages
+        self._stream_ts: str | None = None
+        self._stream_from = 0  # where the current streamed message begins in `_text`
+        self._message_ids: list[str] = []
+        self._dirty = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._last_flush = 0.0
+        self._io = asyncio.Lock()
+
+    # --- ReplyStream -------------------------------------------------------------------------
+
+    async def start(self, status: str) -> None:
+        self._status = status
+        try:
+            await self._calls.call(True, lambda: self._client.assistant_threads_setStatus(
+                channel_id=self._channel, thread_ts=self._thread_ts, status=status,
+                loading_messages=list(LOADING_MESSAGES),
+            ))
+        except SlackApiError as exc:
+            log.info("no assistant status in %s (%s): editing a placeholder instead", self._channel, _error(exc))
+            self._fallback = self._make_fallback()
+            await self._fallback.start(status)
+            return
+        self._status_set = True
+        self._flusher = asyncio.create_task(
+            self._flush_loop(), name=f"native-stream:{self._channel}:{self._thread_ts}"
+        )
+
+    async def progress(self, status: str) -> None:
+        if self._fallback is not None:
+            await self._fallback.progress(status)
+        elif not self._text and status != self._status:
+            self._status = status
+            await self._set_status(status)
+
+    async def append(self, delta: str) -> None:
+        if self._fallback is not None:
+            await self._fallback.append(delta)
+            return
+        self._text += delta
+        self._dirty.set()
+
+    async def finish(self) -> ReplyOutcome:
+        return await self._end(None)
+
+    async def fail(self, notice: str) -> ReplyOutcome:
+        return await self._end(notice)
+
+    async def _end(self, notice: str | None) -> ReplyOutcome:
+        """Stream what is left and stop: an answer gets the feedback buttons, a failure its notice."""
+        await self._stop_flusher()
+        kind = "answer" if notice is None else "notice"
+        if self._fallback is None:
+            async with self._io:
+                try:
+                    await self._push(land=True)
+                    if self._stream_ts is not None:
+                        tail = f"\n\n{notice}" if notice else None
+                        await self._stop_stream(reply_metadata(kind), notice is None and self._feedback, tail)
+                        notice = None
+                except SlackApiError as exc:
+                    await self._hand_over(exc)
+        ids = list(self._message_ids)
+        if self._fallback is not None:
+            outcome = await (self._fallback.finish() if notice is None else self._fallback.fail(notice))
+            ids += outcome.message_ids
+        elif notice is not None:
+            # Nothing was streamed: the notice is a message of its own.
+            response = await self._calls.call(True, lambda: self._client.chat_postMessage(
+                channel=self._channel, thread_ts=self._thread_ts, text=notice, metadata=reply_metadata(kind),
+            ))
+            ids.append(response["ts"])
+        if self._status_set:
+            await self._set_status("")
+        return ReplyOutcome(ids)
+
+    # --- streaming ---------------------------------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        while self._fallback is None:
+            await self._dirty.wait()
+            wait = self._calls.due(self._last_flush) - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._dirty.clear()
+            async with self._io:
+                try:
+                    await self._push(land=False)
+                except SlackApiError as exc:
+                    if exc.response.status_code == 429:
+                        self._dirty.set()  # the next frame carries this text too
+                        continue
+                    await self._hand_over(exc)
+
+    async def _push(self, land: bool) -> None:
+        """Send the text not streamed yet: start, append, or roll over into a new message."""
+        self._last_flush = time.monotonic()
+        while self._sent < len(self._text):
+            room = STREAM_MESSAGE_CHARS - (self._sent - self._stream_from)
+            if room <= 0:
+                await self._stop_stream(reply_metadata("answer"), feedback=False)
+                continue
+            piece = self._text[self._sent:self._sent + room]
+            if self._stream_ts is None:
+                response = await self._calls.call(land, partial(
+                    self._client.chat_startStream, channel=self._channel, thread_ts=self._thread_ts,
+                    markdown_text=piece, recipient_team_id=self._team_id, recipient_user_id=self._user_id,
+                ))
+                self._stream_ts = response["ts"]
+                self._stream_from = self._sent
+                self._message_ids.append(response["ts"])
+            else:
+                await self._calls.call(land, partial(
+                    self._client.chat_appendStream, channel=self._channel, ts=self._stream_ts, markdown_text=piece,
+                ))
+            self._sent += len(piece)
+
+    async def _stop_stream(self, metadata: dict[str, Any], feedback: bool, tail: str | None = None) -> None:
+        if self._stream_ts is None:
+            return
+        ts = self._stream_ts
+        blocks = [feedback_block()] if feedback else None
+        await self._calls.call(True, lambda: self._client.chat_stopStream(
+            channel=self._channel, ts=ts, metadata=metadata, blocks=blocks, markdown_text=tail,
+        ))
+        self._stream_ts = None
+        self._stream_from = self._sent
+
+    async def _hand_over(self, exc: SlackApiError) -> None:
+        """Slack refused the stream (or it expired): edit-in-place takes the rest of the answer."""
+        error = _error(exc)
+        if error not in UNSUPPORTED and error != EXPIRED:
+            raise exc
+        fallback = self._make_fallback()
+        if self._stream_ts is not None:
+            # Expired: the streamed message is finished by editing it, from its first character.
+            log.warning("native stream in %s expired; finishing it with chat.update", self._channel)
+            self._message_ids.remove(self._stream_ts)
+            fallback.adopt(self._stream_ts, self._text[self._stream_from:])
+        else:
+            log.info("native streaming refused in %s (%s): editing a message instead", self._channel, error)
+            await fallback.start(self._status)
+            await fallback.append(self._text[self._stream_from:])
+        self._stream_ts = None
+        self._fallback = fallback
+        self._dirty.set()  # wakes the flush loop, which then ends
+
+    async def _stop_flusher(self) -> None:
+        task, self._flusher = self._flusher, None
+        if task is not None:
+            async with self._io:
+                task.cancel()
+            for result in await asyncio.gather(task, return_exceptions=True):
+                if isinstance(result, Exception):
+                    log.error("native stream flusher failed", exc_info=result)
+
+    async def _set_status(self, status: str) -> None:
+        """Best effort: Slack clears the status by itself when the reply lands."""
+        try:
+            await self._calls.call(False, lambda: self._client.assistant_threads_setStatus(
+                channel_id=self._channel, thread_ts=self._thread_ts, status=status,
+            ))
+        except SlackApiError as exc:
+            log.info("could not set the assistant status in %s: %s", self._channel, _error(exc))

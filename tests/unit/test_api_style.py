@@ -1,0 +1,61 @@
+"""OPENAI_API_STYLE: its setting, the style-dependent model defaults, and what it turns off."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import ConfigError, load_config
+from settings import Settings
+from settings_modal import build_view
+
+VALID = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "OPENAI_API_KEY": "sk-1"}
+CHAT = {**VALID, "OPENAI_API_STYLE": "chat_completions", "OPENAI_MODEL": "llama3.1:8b"}
+
+
+def test_responses_is_the_default_and_keeps_the_openai_models() -> None:
+    config = load_config(VALID)
+    assert config.openai_api_style == "responses"
+    assert config.openai_image_model == "gpt-image-2" and config.pictures_enabled
+    assert config.openai_utility_model == "gpt-5.5-mini"
+
+
+def test_chat_completions_turns_pictures_off_and_routes_with_the_main_model() -> None:
+    config = load_config(CHAT)
+    assert config.openai_api_style == "chat_completions"
+    assert config.openai_image_model == "" and not config.pictures_enabled
+    assert config.openai_utility_model == "llama3.1:8b"
+
+
+def test_set_models_win_in_either_style() -> None:
+    config = load_config({**CHAT, "OPENAI_IMAGE_MODEL": "flux", "OPENAI_UTILITY_MODEL": "qwen3:0.6b"})
+    assert (config.openai_image_model, config.openai_utility_model) == ("flux", "qwen3:0.6b")
+    assert config.pictures_enabled
+
+
+@pytest.mark.parametrize("env", [{**VALID, "OPENAI_IMAGE_MODEL": "off"}, {**CHAT, "OPENAI_IMAGE_MODEL": "OFF"},
+                                 {**CHAT, "OPENAI_IMAGE_MODEL": "  "}])
+def test_off_or_unset_with_chat_means_no_pictures(env: dict[str, str]) -> None:
+    assert not load_config(env).pictures_enabled
+
+
+def test_a_bad_style_is_one_clear_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({**VALID, "OPENAI_API_STYLE": "ollama"})
+    assert caught.value.problems == [
+        "OPENAI_API_STYLE='ollama' is not one of: responses, chat_completions"
+    ]
+    assert load_config({**VALID, "OPENAI_API_STYLE": "Chat_Completions"}).openai_api_style == "chat_completions"
+
+
+def features(view: dict) -> list[str]:
+    [block] = [b for b in view["blocks"] if b.get("block_id") == "features"]
+    return [o["value"] for o in block["element"]["options"]]
+
+
+def test_the_modal_leaves_web_search_out_when_the_server_has_none() -> None:
+    settings = Settings(model="m", web_search=True)
+    assert features(build_view(settings, ("m",), False, "meta")) == ["streaming", "web_search"]
+    view = build_view(settings, ("m",), False, "meta", web_search=False)
+    assert features(view) == ["streaming"]
+    [block] = [b for b in view["blocks"] if b.get("block_id") == "features"]
+    assert [o["value"] for o in block["element"]["initial_options"]] == ["streaming"]
