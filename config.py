@@ -72,6 +72,11 @@ class Config:
     # and thumbs up/down under each answer.
     slack_native_streaming: bool = True
     feedback_buttons: bool = True
+    # Offered when someone opens a new assistant conversation (";"-separated; "none": none).
+    suggested_prompts: tuple[str, ...] = (
+        "Summarise a document I'll share", "Explain a concept in simple terms",
+        "Help me write a message", "Draw a picture for me",
+    )
     max_file_mb: float = 25.0
     max_document_pages: int = 300
     max_document_chars: int = 200_000
@@ -181,6 +186,18 @@ class _Reader:
             return default
         return tuple(dict.fromkeys(item.strip() for item in value.split(",") if item.strip()))
 
+    def prompts(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """";"-separated texts, at most four (what Slack shows); "none" for no prompts."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() == "none":
+            return ()
+        prompts = tuple(p.strip() for p in value.split(";") if p.strip())
+        if len(prompts) > 4:
+            self.problems.append(f"{name} has {len(prompts)} prompts: Slack shows at most 4")
+        return prompts[:4]
+
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = (self.raw(name) or default).lower()
         if value not in choices:
@@ -264,6 +281,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         socket_ping_seconds=r.number("SOCKET_PING_SECONDS", Config.socket_ping_seconds, 0.1, 60),
         slack_native_streaming=r.flag("SLACK_NATIVE_STREAMING", Config.slack_native_streaming),
         feedback_buttons=r.flag("FEEDBACK_BUTTONS", Config.feedback_buttons),
+        suggested_prompts=r.prompts("SUGGESTED_PROMPTS", Config.suggested_prompts),
         max_file_mb=r.number("MAX_FILE_MB", Config.max_file_mb, 0.01, 1024),
         max_document_pages=r.number("MAX_DOCUMENT_PAGES", Config.max_document_pages, 1, 100_000, int),
         max_document_chars=r.number("MAX_DOCUMENT_CHARS", Config.max_document_chars, 1000, 10_000_000, int),

@@ -124,6 +124,30 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
+    """
+    -- The message that carries an answer's feedback buttons, with what produced the answer.
+    CREATE TABLE answers (
+        channel_id TEXT NOT NULL,
+        message_ts TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (channel_id, message_ts)
+    );
+    -- Thumbs up/down: one per person and answer (a second click changes it).
+    CREATE TABLE feedback (
+        channel_id TEXT NOT NULL,
+        message_ts TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        value TEXT NOT NULL,
+        model TEXT,
+        settings TEXT,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (channel_id, message_ts, user_id)
+    );
+    """,
 )
 
 
@@ -448,6 +472,36 @@ class Database:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
+    # --- answers and feedback ----------------------------------------------------------------
+
+    async def record_answer(
+        self, channel_id: str, message_ts: str, thread_ts: str, user_id: str, model: str,
+        settings: dict[str, Any],
+    ) -> None:
+        async with self._write_lock:
+            await self.conn.execute(
+                "INSERT OR REPLACE INTO answers (channel_id, message_ts, thread_ts, user_id, model, "
+                "settings, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (channel_id, message_ts, thread_ts, user_id, model, json.dumps(settings), time.time()),
+            )
+
+    async def record_feedback(self, channel_id: str, message_ts: str, user_id: str, value: str) -> None:
+        """Store a click with the answer's model and settings (if the answer is known)."""
+        async with self._write_lock:
+            await self.conn.execute(
+                "INSERT OR REPLACE INTO feedback (channel_id, message_ts, user_id, value, model, "
+                "settings, created_at) SELECT ?, ?, ?, ?, a.model, a.settings, ? FROM (SELECT 1) "
+                "LEFT JOIN answers a ON a.channel_id = ? AND a.message_ts = ?",
+                (channel_id, message_ts, user_id, value, time.time(), channel_id, message_ts),
+            )
+
+    async def feedback_for(self, channel_id: str, message_ts: str) -> list[dict[str, Any]]:
+        async with self.conn.execute(
+            "SELECT user_id, value, model, settings FROM feedback WHERE channel_id = ? AND message_ts = ?",
+            (channel_id, message_ts),
+        ) as cursor:
+            return [dict(row) for row in await cursor.fetchall()]
+
     # --- data care ---------------------------------------------------------------------------
 
     async def backup_to(self, path: str) -> None:
@@ -463,4 +517,5 @@ class Database:
         async with self._write_lock:
             cursor = await self.conn.execute("DELETE FROM threads WHERE last_activity < ?", (before,))
             await self.conn.execute("DELETE FROM inbound_messages WHERE updated_at < ?", (before,))
+            await self.conn.execute("DELETE FROM answers WHERE created_at < ?", (before,))
             return cursor.rowcount

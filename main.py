@@ -53,7 +53,7 @@ class AssistantApp:
         self.settings = SettingsStore(config, self.db)
         self.slack = SlackBot(
             config, deliver=self._deliver, is_active_thread=self._is_active_thread,
-            settings_source=self.settings,
+            settings_source=self.settings, record_feedback=self._record_feedback,
         )
         documents = DocumentParser(
             Limits(max_pages=config.max_document_pages, max_chars=config.max_document_chars),
@@ -82,6 +82,9 @@ class AssistantApp:
             log.error("message %s arrived after shutdown; it was not answered", message.conversation_key)
             return
         self.processor.submit(message)
+
+    async def _record_feedback(self, channel_id: str, message_ts: str, user_id: str, value: str) -> None:
+        await self.processor.record_feedback(channel_id, message_ts, user_id, value)
 
     async def _is_active_thread(self, channel_id: str, thread_ts: str) -> bool:
         return await self.db.has_answered(channel_id, thread_ts)

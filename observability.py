@@ -24,6 +24,7 @@ class Stats:
         self.outcomes: Counter[str] = Counter()
         self._latencies: deque[float] = deque(maxlen=1000)
         self.loop_lag = 0.0
+        self.feedback: Counter[str] = Counter()
 
     def record(self, status: str, seconds: float) -> None:
         self.outcomes[status] += 1
@@ -48,7 +49,8 @@ class Stats:
         return (
             f"stats: in_flight={in_flight} queued={queued} answered={o['answered']} "
             f"failed={o['failed']} rejected={o['rejected']} interrupted={o['interrupted']} "
-            f"p95_answer={self.p95():.2f}s loop_lag={self.loop_lag * 1000:.0f}ms"
+            f"p95_answer={self.p95():.2f}s loop_lag={self.loop_lag * 1000:.0f}ms "
+            f"feedback_good={self.feedback['good']} feedback_bad={self.feedback['bad']}"
         )
 
     async def report(self, interval: float, gauges: Callable[[], tuple[int, int]]) -> None:

@@ -228,6 +228,12 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         except Exception:
             log.exception("could not post the notice %r", notice[:60])
 
+    async def record_feedback(self, channel_id: str, message_ts: str, user_id: str, value: str) -> None:
+        """A thumbs up/down on an answer: stored with what produced it, counted in the stats."""
+        await self.db.record_feedback(channel_id, message_ts, user_id, value)
+        self.stats.feedback[value] += 1
+        log.info("feedback %s on %s:%s from %s", value, channel_id, message_ts, user_id)
+
     def gauges(self) -> tuple[int, int]:
         """(answers in flight, conversations waiting for a model slot)."""
         return len(self._tasks), self.model_slots.waiting

@@ -6,8 +6,9 @@ import logging
 import time
 from collections.abc import Sequence
 
-from base_client import BaseClient, Message, Role, UserInfo
+from base_client import BaseClient, Message, ReplyOutcome, Role, UserInfo
 from database import Database, StoredImage, StoredMessage
+from settings import Settings
 from thread_manager import ThreadState
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,16 @@ class ThreadContextMixin:
             await self.db.save_user(user)
         self._users[user_id] = (user, time.monotonic())
         return user
+
+    async def remember_answer(
+        self, message: Message, outcome: ReplyOutcome, settings: Settings, model: str | None = None
+    ) -> None:
+        """What produced an answer, kept with its last message: feedback on it is stored with it."""
+        if outcome.message_ids:
+            await self.db.record_answer(
+                message.channel_id, outcome.message_ids[-1], message.thread_id, message.user_id,
+                model or settings.model, settings.as_dict(),
+            )
 
     async def thread_row(self, message: Message, state: ThreadState) -> int:
         if state.row_id is None:

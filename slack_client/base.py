@@ -20,6 +20,7 @@ from access import AccessPolicy
 from base_client import BaseClient, Message
 from config import SETUP_HINT, Config
 from settings import SettingsSource
+from slack_client.event_handlers.assistant import AssistantMixin
 from slack_client.event_handlers.message_events import MessageEventsMixin
 from slack_client.event_handlers.registration import RegistrationMixin
 from slack_client.event_handlers.settings import SettingsMixin
@@ -35,7 +36,8 @@ class SlackStartError(Exception):
 
 
 class SlackBot(
-    RegistrationMixin, MessageEventsMixin, SettingsMixin, MessagingMixin, UtilitiesMixin, BaseClient
+    RegistrationMixin, MessageEventsMixin, SettingsMixin, AssistantMixin, MessagingMixin, UtilitiesMixin,
+    BaseClient,
 ):
     def __init__(
         self,
@@ -43,8 +45,10 @@ class SlackBot(
         deliver: Callable[[Message], object],
         is_active_thread: Callable[[str, str], Awaitable[bool]],
         settings_source: SettingsSource,
+        record_feedback: Callable[[str, str, str, str], Awaitable[None]],
     ) -> None:
         self.config = config
+        self.record_feedback = record_feedback
         self.settings_source = settings_source
         self.access = AccessPolicy.from_config(config)
         self.deliver = deliver

@@ -143,4 +143,5 @@ class ImageGenerationMixin(ImageEditMixin, _Base):
         caption = "Here is the edited picture." if source else "Here is your picture."
         await self.save_turns(message, state, [StoredMessage(Role.ASSISTANT, f"[{caption} Prompt: {message.text}]")])
         await reply.append(caption + ("\n\n" + "\n".join(notices) if notices else ""))
-        await reply.finish()
+        outcome = await reply.finish()
+        await self.remember_answer(message, outcome, settings, config.openai_image_model)

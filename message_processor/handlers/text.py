@@ -93,6 +93,7 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin):
         # Saved before it is shown: once a person sees the answer, a follow-up must find it.
         await self.save_turns(message, state, [StoredMessage(Role.ASSISTANT, text)])
         outcome = await reply.finish()
+        await self.remember_answer(message, outcome, settings)
         log.info(
             "%s answered: %d chars in %d message(s), tokens in/out %d/%d",
             message.conversation_key, len(text), len(outcome.message_ids),

@@ -60,17 +60,24 @@ class MessageEventsMixin:
     bot_user_id: str
     deliver: Callable[[Message], object]
     is_active_thread: Callable[[str, str], Awaitable[bool]]
+    set_thread_title: Callable[[str, str, str], Awaitable[None]]
 
     async def on_message_event(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         if not is_from_person(event, self.bot_user_id):
             return
+        thread_ts = event.get("thread_ts")
         if event.get("channel_type") != "im":
-            thread_ts = event.get("thread_ts")
             if mentions(event, self.bot_user_id) or not thread_ts:
                 return  # mentions arrive as app_mention; other top-level chatter is not for us
             if not await self.is_active_thread(event["channel"], thread_ts):
                 return
-        self.deliver(to_message(event, body.get("event_id"), self.bot_user_id))
+            self.deliver(to_message(event, body.get("event_id"), self.bot_user_id))
+            return
+        message = to_message(event, body.get("event_id"), self.bot_user_id)
+        self.deliver(message)
+        # The first question names the conversation in Slack's assistant view.
+        if not thread_ts or not await self.is_active_thread(message.channel_id, message.thread_id):
+            await self.set_thread_title(message.channel_id, message.thread_id, message.text)
 
     async def on_app_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         if is_from_person(event, self.bot_user_id):

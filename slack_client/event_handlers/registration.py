@@ -6,6 +6,7 @@ from slack_bolt.async_app import AsyncApp
 
 from config import Config
 from settings_modal import CALLBACK_ID, MODEL_ACTION, OPEN_SETTINGS_ACTION
+from slack_client.edited_reply import FEEDBACK_ACTION
 
 
 class RegistrationMixin:
@@ -21,3 +22,10 @@ class RegistrationMixin:
         app.action(MODEL_ACTION)(self.on_model_change)  # type: ignore[attr-defined]
         app.action(OPEN_SETTINGS_ACTION)(self.on_open_settings_button)  # type: ignore[attr-defined]
         app.view(CALLBACK_ID)(self.on_settings_submit)  # type: ignore[attr-defined]
+        app.event("assistant_thread_started")(self.on_assistant_thread_started)  # type: ignore[attr-defined]
+        app.event("assistant_thread_context_changed")(self.on_ignored_event)  # type: ignore[attr-defined]
+        app.event("app_home_opened")(self.on_app_home_opened)  # type: ignore[attr-defined]
+        app.action(FEEDBACK_ACTION)(self.on_feedback)  # type: ignore[attr-defined]
+
+    async def on_ignored_event(self) -> None:
+        """Subscribed for the assistant features but not needed: acked, nothing to do."""

@@ -67,3 +67,11 @@ def test_retention_must_outlast_in_memory_thread_state() -> None:
     with pytest.raises(ConfigError, match="RETENTION_DAYS must be longer than THREAD_IDLE_SECONDS"):
         load_config({**VALID, "RETENTION_DAYS": "0.01", "THREAD_IDLE_SECONDS": "3600"})
     assert load_config({**VALID, "RETENTION_DAYS": "30"}).retention_days == 30
+
+
+def test_suggested_prompts() -> None:
+    assert len(load_config(VALID).suggested_prompts) == 4
+    assert load_config({**VALID, "SUGGESTED_PROMPTS": "a; b ;"}).suggested_prompts == ("a", "b")
+    assert load_config({**VALID, "SUGGESTED_PROMPTS": "None"}).suggested_prompts == ()
+    with pytest.raises(ConfigError, match="at most 4"):
+        load_config({**VALID, "SUGGESTED_PROMPTS": "1;2;3;4;5"})

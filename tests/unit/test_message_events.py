@@ -56,3 +56,12 @@ def test_history_tells_answers_from_notices() -> None:
     assert history_message(other_bot, BOT, "B0").text == "[ci] build failed"
     assert history_message({**person, "subtype": "channel_join"}, BOT, "B0") is None
     assert strip_mention("<@U0BOT|assistant> hi", BOT) == "hi"
+
+
+def test_a_thread_title_is_the_first_line_cut_at_a_word() -> None:
+    from slack_client.event_handlers.assistant import thread_title
+
+    assert thread_title("Short question?\nmore") == "Short question?"
+    long = thread_title("Please explain, in detail, how the quarterly revenue recognition works for our enterprise plans")
+    assert long.endswith("…") and len(long) <= 61 and " " in long
+    assert thread_title("   ") == "New conversation"
