@@ -11,7 +11,9 @@ from openai import AsyncOpenAI
 
 from openai_client import chat_completions
 from openai_client.events import (
+    Classification,
     Completed,
+    GeneratedImage,
     ErrorKind,
     ModelError,
     ModelRequest,
@@ -61,6 +63,11 @@ def classify(exc: openai.OpenAIError) -> ModelError:
     return ModelError(kind, detail, status)
 
 
+def _tokens(response: Any, name: str) -> int:
+    """A usage count from any API response; servers that report none count as 0."""
+    return int(getattr(getattr(response, "usage", None), name, 0) or 0)
+
+
 class OpenAIClient:
     """Streams answers from the Responses API, or from Chat Completions (`api_style`)."""
 
@@ -84,7 +91,7 @@ class OpenAIClient:
     async def close(self) -> None:
         await self._client.close()
 
-    async def classify(self, model: str, instructions: str, text: str) -> str:
+    async def classify(self, model: str, instructions: str, text: str) -> Classification:
         """A one-word answer from a small model (routing); lower-cased, stripped."""
         try:
             if self.chat_style:
@@ -92,17 +99,19 @@ class OpenAIClient:
                     **chat_completions.classify_params(model, instructions, text, CLASSIFY_MAX_TOKENS)
                 )
                 answer = completion.choices[0].message.content if completion.choices else None
+                used = (_tokens(completion, "prompt_tokens"), _tokens(completion, "completion_tokens"))
             else:
                 response = await self._client.responses.create(
                     model=model, instructions=instructions, input=text,
                     max_output_tokens=CLASSIFY_MAX_TOKENS, store=False,
                 )
                 answer = response.output_text
+                used = (_tokens(response, "input_tokens"), _tokens(response, "output_tokens"))
         except openai.OpenAIError as exc:
             raise classify(exc) from exc
-        return (answer or "").strip().lower()
+        return Classification((answer or "").strip().lower(), *used)
 
-    async def generate_image(self, model: str, prompt: str, size: str, quality: str) -> bytes:
+    async def generate_image(self, model: str, prompt: str, size: str, quality: str) -> GeneratedImage:
         try:
             result = await self._client.images.generate(
                 model=model, prompt=prompt, size=size, quality=quality, n=1,  # type: ignore[call-overload]  # validated by settings.py
@@ -113,7 +122,7 @@ class OpenAIClient:
 
     async def edit_image(
         self, model: str, image: tuple[str, bytes, str], prompt: str, size: str, quality: str
-    ) -> bytes:
+    ) -> GeneratedImage:
         try:
             result = await self._client.images.edit(
                 model=model, image=image, prompt=prompt, size=size, quality=quality, n=1,  # type: ignore[call-overload]  # validated by settings.py
@@ -123,11 +132,13 @@ class OpenAIClient:
         return self._image_bytes(result)
 
     @staticmethod
-    def _image_bytes(result: Any) -> bytes:
+    def _image_bytes(result: Any) -> GeneratedImage:
         # GPT image models always answer in base64 (response_format is not sent to them).
         if not result.data or not result.data[0].b64_json:
             raise ModelError(ErrorKind.FAILED, "the image model returned no image")
-        return base64.b64decode(result.data[0].b64_json)
+        return GeneratedImage(
+            base64.b64decode(result.data[0].b64_json), _tokens(result, "input_tokens"), _tokens(result, "output_tokens")
+        )
 
     def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """The answer as events, whichever API style the server speaks."""

@@ -40,6 +40,22 @@ class Completed:
 StreamEvent = Union[TextDelta, ToolActivity, Completed]
 
 
+@dataclass(frozen=True)
+class Classification:
+    """The utility model's one-word answer, and what it cost."""
+
+    word: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    data: bytes
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
 class ErrorKind(str, Enum):
     TIMEOUT = "timeout"
     RATE_LIMIT = "rate_limit"

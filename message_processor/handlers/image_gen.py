@@ -58,10 +58,15 @@ class ImageGenerationMixin(ImageEditMixin, _Base):
     async def route(self, message: Message, has_image: bool) -> str:
         """Ask the utility model; only called for messages that `looks_visual`."""
         question = f"The thread has a picture: {'yes' if has_image else 'no'}.\nMessage: {message.text}"
-        word = await asyncio.wait_for(
-            self.ai.classify(self.config.openai_utility_model, ROUTER_PROMPT, question),
-            self.config.openai_timeout_seconds,
+        model = self.config.openai_utility_model
+        result = await asyncio.wait_for(
+            self.ai.classify(model, ROUTER_PROMPT, question), self.config.openai_timeout_seconds,
         )
+        await self.db.record_usage(
+            message.user_id, message.channel_id, message.thread_id, model, "routing",
+            result.input_tokens, result.output_tokens,
+        )
+        word = result.word
         intent = word.split()[0].strip(".") if word else "text"
         if intent not in INTENTS:
             return "text"
@@ -130,7 +135,12 @@ class ImageGenerationMixin(ImageEditMixin, _Base):
                     call = self.ai.generate_image(
                         config.openai_image_model, message.text, settings.image_size, settings.image_quality,
                     )
-                data = await asyncio.wait_for(call, config.openai_timeout_seconds)
+                image = await asyncio.wait_for(call, config.openai_timeout_seconds)
+            data = image.data
+            await self.db.record_usage(
+                message.user_id, message.channel_id, message.thread_id, config.openai_image_model, "picture",
+                image.input_tokens, image.output_tokens,
+            )
             await progress.progress_text("Uploading the picture…")
             await self.client.upload_file(
                 message.channel_id, message.thread_id, "edited.png" if source else "image.png", data,
