@@ -92,6 +92,64 @@ class PacedCalls:
             return result
 
 
+class FrameFlusher:
+    """The one task per reply that sends its newest text, at most once per the channel's pace.
+
+    `send_frame` renders and sends what is there now; `frame_failed` decides what a refused
+    frame means. `io` is held around every Slack call of the reply, so stopping the task never
+    cuts a call in half (a cancelled chat.postMessage may still land, as a message we would not
+    know about).
+    """
+
+    def __init__(
+        self, calls: PacedCalls, name: str, send_frame: Callable[[], Awaitable[None]],
+        frame_failed: Callable[[SlackApiError], Awaitable[None]],
+    ) -> None:
+        self._calls = calls
+        self._name = name
+        self._send_frame = send_frame
+        self._frame_failed = frame_failed
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.io = asyncio.Lock()
+        self.last_sent = 0.0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self._name)
+
+    def poke(self) -> None:
+        """There is newer text to show."""
+        self._dirty.set()
+
+    def sent(self) -> None:
+        """A call just went out (frames are paced from it)."""
+        self.last_sent = time.monotonic()
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        async with self.io:
+            task.cancel()
+        for result in await asyncio.gather(task, return_exceptions=True):
+            if isinstance(result, Exception):
+                log.error("%s failed", self._name, exc_info=result)
+
+    async def _run(self) -> None:
+        while True:
+            await self._dirty.wait()
+            wait = self._calls.due(self.last_sent) - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._dirty.clear()
+            async with self.io:
+                try:
+                    await self._send_frame()
+                except SlackApiError as exc:
+                    self._dirty.set()  # the next frame carries this text, and newer
+                    await self._frame_failed(exc)
+
+
 def feedback_block() -> dict[str, Any]:
     """Thumbs up/down under an answer (Slack's `feedback_buttons` in a `context_actions` block)."""
     def button(value: str, label: str) -> dict[str, Any]:
@@ -131,63 +189,55 @@ class SlackReply(ReplyStream):
         self._channel = channel
         self._thread_ts = thread_ts
         self._calls = PacedCalls(pacer, channel, max_retries)
+        self._flusher = FrameFlusher(
+            self._calls, f"reply-flush:{channel}:{thread_ts}", self._send_frame, self._frame_failed
+        )
         self._limit = limit
         self._markdown = ""
         self._status = ""
         self._ts: list[str] = []
         self._shown: list[tuple[str, str]] = []  # (text, kind) each message shows
-        self._dirty = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
-        self._last_flush = 0.0
-        # Held around every Slack call, so stopping the flusher never cuts a post in half
-        # (a cancelled chat.postMessage may still land, as a message we would not know about).
-        self._io = asyncio.Lock()
 
     # --- ReplyStream -------------------------------------------------------------------------
 
     async def start(self, status: str) -> None:
         self._status = status
-        async with self._io:
+        async with self._flusher.io:
             await self._show([self._status_line()], kind="progress", land=True)
-        self._start_flusher()
+        self._flusher.start()
 
     def adopt(self, ts: str, markdown: str) -> None:
         """Carry on in a message another reply began (an expired native stream): it will show
         `markdown` and whatever is appended next."""
         self._ts, self._shown = [ts], [("", "progress")]
         self._markdown = markdown
-        self._dirty.set()
-        self._start_flusher()
-
-    def _start_flusher(self) -> None:
-        self._flusher = asyncio.create_task(
-            self._flush_loop(), name=f"reply-flush:{self._channel}:{self._thread_ts}"
-        )
+        self._flusher.poke()
+        self._flusher.start()
 
     async def progress(self, status: str) -> None:
         if not self._markdown or not self._live:
             self._status = status
-            self._dirty.set()
+            self._flusher.poke()
 
     async def append(self, delta: str) -> None:
         self._markdown += delta
-        self._dirty.set()
+        self._flusher.poke()
 
     async def finish(self) -> ReplyOutcome:
-        await self._stop_flusher()
-        async with self._io:
+        await self._flusher.stop()
+        async with self._flusher.io:
             await self._show(self._render(final=True), kind="answer", land=True, footer=self._feedback)
         return ReplyOutcome(list(self._ts))
 
     async def fail(self, notice: str) -> ReplyOutcome:
-        await self._stop_flusher()
+        await self._flusher.stop()
         chunks = self._render(final=True) if self._markdown.strip() else []
         # The notice is ours, not the model's: Slack text as is, not converted Markdown.
         if chunks and len(chunks[-1]) + len(notice) + 2 <= self._limit:
             chunks[-1] = f"{chunks[-1]}\n\n{notice}"
         else:
             chunks.append(notice)
-        async with self._io:
+        async with self._flusher.io:
             await self._show(chunks, kind="notice", land=True)
         return ReplyOutcome(list(self._ts))
 
@@ -202,30 +252,13 @@ class SlackReply(ReplyStream):
         text = markdown_to_mrkdwn(self._markdown)
         return split_message(text if final else text + TYPING_SUFFIX, self._limit)
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await self._dirty.wait()
-            wait = self._calls.due(self._last_flush) - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self._dirty.clear()
-            try:
-                async with self._io:
-                    await self._show(self._render(final=False), kind="progress", land=False)
-            except SlackApiError as exc:
-                # An intermediate frame; the next one (or the final render) carries newer text.
-                self._dirty.set()
-                if retry_after(exc) is None:
-                    log.warning("streaming update to %s failed: %s", self._channel, exc.response.get("error"))
+    async def _send_frame(self) -> None:
+        await self._show(self._render(final=False), kind="progress", land=False)
 
-    async def _stop_flusher(self) -> None:
-        task, self._flusher = self._flusher, None
-        if task is not None:
-            async with self._io:
-                task.cancel()
-            for result in await asyncio.gather(task, return_exceptions=True):
-                if isinstance(result, Exception):
-                    log.error("reply flusher failed", exc_info=result)
+    async def _frame_failed(self, exc: SlackApiError) -> None:
+        # An intermediate frame; the next one (or the final render) carries newer text.
+        if retry_after(exc) is None:
+            log.warning("streaming update to %s failed: %s", self._channel, exc.response.get("error"))
 
     async def _show(self, chunks: list[str], kind: str, land: bool, footer: bool = False) -> None:
         """Make the reply's messages show `chunks`: edit what changed, post what is new.
@@ -233,7 +266,7 @@ class SlackReply(ReplyStream):
         `land`: retry 429s after Retry-After instead of giving the frame up. `footer`: the last
         message also gets the feedback buttons (as blocks, so its text goes in sections).
         """
-        self._last_flush = time.monotonic()
+        self._flusher.sent()
         metadata = reply_metadata(kind)
         for index, chunk in enumerate(chunks):
             blocks = answer_blocks(chunk) if footer and index == len(chunks) - 1 else None

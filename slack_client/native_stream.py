@@ -18,9 +18,7 @@ answer rolls over into a new streamed message. The status is cleared on every pa
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from functools import partial
 from typing import Any, Callable
 
@@ -28,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from base_client import ReplyOutcome, ReplyStream
-from slack_client.edited_reply import PacedCalls, SlackReply, feedback_block, reply_metadata
+from slack_client.edited_reply import FrameFlusher, PacedCalls, SlackReply, feedback_block, reply_metadata
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +70,9 @@ class NativeReply(ReplyStream):
         self._stream_ts: str | None = None
         self._stream_from = 0  # where the current streamed message begins in `_text`
         self._message_ids: list[str] = []
-        self._dirty = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
-        self._last_flush = 0.0
-        self._io = asyncio.Lock()
+        self._flusher = FrameFlusher(
+            calls, f"native-stream:{channel}:{thread_ts}", self._send_frame, self._frame_failed
+        )
 
     # --- ReplyStream -------------------------------------------------------------------------
 
@@ -92,9 +89,7 @@ class NativeReply(ReplyStream):
             await self._fallback.start(status)
             return
         self._status_set = True
-        self._flusher = asyncio.create_task(
-            self._flush_loop(), name=f"native-stream:{self._channel}:{self._thread_ts}"
-        )
+        self._flusher.start()
 
     async def progress(self, status: str) -> None:
         if self._fallback is not None:
@@ -108,7 +103,7 @@ class NativeReply(ReplyStream):
             await self._fallback.append(delta)
             return
         self._text += delta
-        self._dirty.set()
+        self._flusher.poke()
 
     async def finish(self) -> ReplyOutcome:
         return await self._end(None)
@@ -118,10 +113,10 @@ class NativeReply(ReplyStream):
 
     async def _end(self, notice: str | None) -> ReplyOutcome:
         """Stream what is left and stop: an answer gets the feedback buttons, a failure its notice."""
-        await self._stop_flusher()
+        await self._flusher.stop()
         kind = "answer" if notice is None else "notice"
         if self._fallback is None:
-            async with self._io:
+            async with self._flusher.io:
                 try:
                     await self._push(land=True)
                     if self._stream_ts is not None:
@@ -146,25 +141,17 @@ class NativeReply(ReplyStream):
 
     # --- streaming ---------------------------------------------------------------------------
 
-    async def _flush_loop(self) -> None:
-        while self._fallback is None:
-            await self._dirty.wait()
-            wait = self._calls.due(self._last_flush) - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self._dirty.clear()
-            async with self._io:
-                try:
-                    await self._push(land=False)
-                except SlackApiError as exc:
-                    if exc.response.status_code == 429:
-                        self._dirty.set()  # the next frame carries this text too
-                        continue
-                    await self._hand_over(exc)
+    async def _send_frame(self) -> None:
+        if self._fallback is None:
+            await self._push(land=False)
+
+    async def _frame_failed(self, exc: SlackApiError) -> None:
+        if exc.response.status_code != 429:  # a 429: the next frame carries this text too
+            await self._hand_over(exc)
 
     async def _push(self, land: bool) -> None:
         """Send the text not streamed yet: start, append, or roll over into a new message."""
-        self._last_flush = time.monotonic()
+        self._flusher.sent()
         while self._sent < len(self._text):
             room = STREAM_MESSAGE_CHARS - (self._sent - self._stream_from)
             if room <= 0:
@@ -213,16 +200,6 @@ class NativeReply(ReplyStream):
             await fallback.append(self._text[self._stream_from:])
         self._stream_ts = None
         self._fallback = fallback
-        self._dirty.set()  # wakes the flush loop, which then ends
-
-    async def _stop_flusher(self) -> None:
-        task, self._flusher = self._flusher, None
-        if task is not None:
-            async with self._io:
-                task.cancel()
-            for result in await asyncio.gather(task, return_exceptions=True):
-                if isinstance(result, Exception):
-                    log.error("native stream flusher failed", exc_info=result)
 
     async def _set_status(self, status: str) -> None:
         """Best effort: Slack clears the status by itself when the reply lands."""

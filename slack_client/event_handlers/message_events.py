@@ -9,7 +9,7 @@ copy anyway.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from base_client import Attachment, Message
 from slack_client.utilities import strip_mention
@@ -60,7 +60,9 @@ class MessageEventsMixin:
     bot_user_id: str
     deliver: Callable[[Message], object]
     is_active_thread: Callable[[str, str], Awaitable[bool]]
-    set_thread_title: Callable[[str, str, str], Awaitable[None]]
+
+    if TYPE_CHECKING:  # provided by AssistantMixin
+        async def set_thread_title(self, channel_id: str, thread_ts: str, text: str) -> None: ...
 
     async def on_message_event(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         if not is_from_person(event, self.bot_user_id):
