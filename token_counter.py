@@ -78,6 +78,14 @@ class Trimmed:
         return self.kept_from
 
 
+def tokens_at_most(fixed_text: str, turns: Sequence[str]) -> int:
+    """An upper bound on a prompt's tokens, without the tokenizer: every token of a byte-level
+    BPE covers at least one UTF-8 byte. When it fits the budget, nothing needs counting: the
+    tokenizer (CPU-heavy, ~45 MB once loaded) is only woken for conversations near the window."""
+    texts = (fixed_text, *turns)
+    return sum(len(t.encode("utf-8")) for t in texts) + MESSAGE_OVERHEAD * len(texts)
+
+
 def trim_turns(fixed_text: str, turns: Sequence[str], budget: int) -> Trimmed:
     """Keep the newest turns that fit in `budget` tokens beside the fixed text (system prompt).
 

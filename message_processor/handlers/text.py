@@ -22,16 +22,13 @@ from openai_client import Completed, ModelError, ModelRequest, TextDelta, ToolAc
 from openai_client.events import ErrorKind
 from settings import Settings
 from thread_manager import ThreadState
-from token_counter import input_budget, trim_turns
+from token_counter import Trimmed, input_budget, tokens_at_most, trim_turns
 
 if TYPE_CHECKING:
     from config import Config
     from openai_client import OpenAIClient
 
 log = logging.getLogger(__name__)
-
-# Above this many characters, counting tokens moves off the event loop.
-COUNT_OFF_LOOP_CHARS = 20_000
 
 
 def turn_input(turn: StoredMessage, text: str, images: dict[str, list[StoredImage]]) -> dict[str, Any]:
@@ -118,10 +115,12 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin):
                 config.system_prompt, tz_name, trimmed, custom=settings.custom_instructions
             )
 
-        if sum(map(len, texts)) > COUNT_OFF_LOOP_CHARS:
-            trimmed = await asyncio.to_thread(trim_turns, instructions(False), texts, budget)
+        bound = tokens_at_most(instructions(False), texts)
+        if bound <= budget:
+            trimmed = Trimmed(kept_from=0, tokens=bound)
         else:
-            trimmed = trim_turns(instructions(False), texts, budget)
+            # Near the window: exact counts, off the loop (tokenizing long text is CPU work).
+            trimmed = await asyncio.to_thread(trim_turns, instructions(False), texts, budget)
         if trimmed.dropped:
             log.info("trimmed %d oldest turns to fit %d tokens", trimmed.dropped, budget)
         kept = range(trimmed.kept_from, len(turns))

@@ -39,3 +39,12 @@ def test_trim_keeps_the_newest_turns_that_fit() -> None:
 def test_the_newest_turn_is_kept_even_alone_over_budget() -> None:
     trimmed = trim_turns("system", ["old", "word " * 1000], budget=50)
     assert trimmed.kept_from == 1
+
+
+def test_the_byte_bound_never_undercounts() -> None:
+    from token_counter import tokens_at_most
+
+    samples = ["hello world", "x" * 400, "déjà vu 🙂🙂🙂", "東京都の天気は晴れです", "def f(x):\n    return x ** 2\n" * 20]
+    for text in samples:
+        assert tokens_at_most("", [text]) >= count_tokens(text) + 2 * 4
+    assert tokens_at_most("sys", ["a", "b"]) == 3 + 1 + 1 + 3 * 4
