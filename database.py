@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,12 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (channel_id, message_ts, user_id)
     );
     """,
+    """
+    -- A new turn is the thread's activity, in the same statement: appending is one round trip.
+    CREATE TRIGGER messages_touch_thread AFTER INSERT ON messages BEGIN
+        UPDATE threads SET last_activity = NEW.created_at WHERE id = NEW.thread_id;
+    END;
+    """,
 )
 
 
@@ -177,6 +184,14 @@ class Database:
         self._conn: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
 
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        """The first row of a query, in one round trip to the database thread."""
+        rows = await self.conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> Iterable[sqlite3.Row]:
+        return await self.conn.execute_fetchall(sql, params)
+
     @property
     def conn(self) -> aiosqlite.Connection:
         if self._conn is None:
@@ -189,6 +204,9 @@ class Database:
         self._conn = await aiosqlite.connect(self._path, isolation_level=None)
         self._conn.row_factory = aiosqlite.Row
         await self._conn.execute("PRAGMA journal_mode=WAL")
+        # With WAL, NORMAL syncs at checkpoints, not at every commit: a crash or kill -9 loses
+        # nothing (the WAL is written), only a power cut may drop the last transactions.
+        await self._conn.execute("PRAGMA synchronous=NORMAL")
         await self._conn.execute("PRAGMA foreign_keys=ON")
         await self._conn.execute("PRAGMA busy_timeout=5000")
         try:
@@ -203,8 +221,7 @@ class Database:
             self._conn = None
 
     async def schema_version(self) -> int:
-        async with self.conn.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("PRAGMA user_version")
         return int(row[0]) if row else 0
 
     async def _migrate(self) -> None:
@@ -252,58 +269,52 @@ class Database:
 
     async def unfinished_messages(self) -> list[dict[str, Any]]:
         """Messages accepted but never settled: what a crash or `kill -9` left behind."""
-        async with self.conn.execute(
+        rows = await self._all(
             "SELECT channel_id, message_ts, thread_ts, user_id, event_id, text, received_at "
             "FROM inbound_messages WHERE status IN ('received', 'answering') ORDER BY received_at"
-        ) as cursor:
-            return [dict(row) for row in await cursor.fetchall()]
+        )
+        return [dict(row) for row in rows]
 
     async def message_status(self, channel_id: str, message_ts: str) -> str | None:
-        async with self.conn.execute(
+        row = await self._one(
             "SELECT status FROM inbound_messages WHERE channel_id = ? AND message_ts = ?",
             (channel_id, message_ts),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return row["status"] if row else None
 
     # --- threads and their messages ----------------------------------------------------------
 
     async def thread_id(self, channel_id: str, thread_ts: str) -> int | None:
-        async with self.conn.execute(
+        row = await self._one(
             "SELECT id FROM threads WHERE channel_id = ? AND thread_ts = ?", (channel_id, thread_ts)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return row["id"] if row else None
 
     async def has_answered(self, channel_id: str, thread_ts: str) -> bool:
         """Whether the bot takes part in a thread: it has answered there at least once."""
-        async with self.conn.execute(
+        return await self._one(
             "SELECT 1 FROM messages m JOIN threads t ON t.id = m.thread_id "
             "WHERE t.channel_id = ? AND t.thread_ts = ? AND m.role = 'assistant' LIMIT 1",
             (channel_id, thread_ts),
-        ) as cursor:
-            return await cursor.fetchone() is not None
+        ) is not None
 
     async def ensure_thread(self, channel_id: str, thread_ts: str) -> int:
         now = time.time()
         async with self._write_lock:
-            await self.conn.execute(
+            rows = await self._all(
                 "INSERT INTO threads (channel_id, thread_ts, created_at, last_activity) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (channel_id, thread_ts) "
-                "DO UPDATE SET last_activity = excluded.last_activity",
+                "DO UPDATE SET last_activity = excluded.last_activity RETURNING id",
                 (channel_id, thread_ts, now, now),
             )
-        thread_id = await self.thread_id(channel_id, thread_ts)
-        assert thread_id is not None
-        return thread_id
+        return int(next(iter(rows))["id"])
 
     async def thread_messages(self, thread_id: int) -> list[StoredMessage]:
-        async with self.conn.execute(
+        rows = list(await self._all(
             "SELECT role, text, slack_ts, author_id, author_name FROM messages "
             "WHERE thread_id = ? ORDER BY id",
             (thread_id,),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        ))
         return [
             StoredMessage(Role(r["role"]), r["text"], r["slack_ts"], r["author_id"], r["author_name"])
             for r in rows
@@ -312,25 +323,27 @@ class Database:
     async def add_messages(
         self, thread_id: int, messages: Iterable[StoredMessage], *, replace: bool = False
     ) -> None:
-        """Append turns to a thread (or replace all of them, after a rebuild from Slack)."""
+        """Append turns to a thread (or replace all of them, after a rebuild from Slack).
+
+        The thread's last activity follows by trigger (migration 7).
+        """
         now = time.time()
         rows = [
             (thread_id, m.role.value, m.text, m.slack_ts, m.author_id, m.author_name, now)
             for m in messages
         ]
+        insert = (
+            "INSERT INTO messages (thread_id, role, text, slack_ts, author_id, author_name, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
         async with self._write_lock:
+            if not replace:
+                await self.conn.executemany(insert, rows)
+                return
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
-                if replace:
-                    await self.conn.execute("DELETE FROM messages WHERE thread_id = ?", (thread_id,))
-                await self.conn.executemany(
-                    "INSERT INTO messages (thread_id, role, text, slack_ts, author_id, "
-                    "author_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-                await self.conn.execute(
-                    "UPDATE threads SET last_activity = ? WHERE id = ?", (now, thread_id)
-                )
+                await self.conn.execute("DELETE FROM messages WHERE thread_id = ?", (thread_id,))
+                await self.conn.executemany(insert, rows)
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
@@ -349,22 +362,20 @@ class Database:
 
     async def recent_images(self, thread_id: int, limit: int) -> list[tuple[str, StoredImage]]:
         """The thread's newest `limit` images as (slack_ts, image), oldest first."""
-        async with self.conn.execute(
+        rows = list(await self._all(
             "SELECT slack_ts, name, mimetype, data FROM images WHERE thread_id = ? "
             "ORDER BY id DESC LIMIT ?",
             (thread_id, limit),
-        ) as cursor:
-            rows = list(await cursor.fetchall())
+        ))
         rows.reverse()
         return [(r["slack_ts"], StoredImage(r["name"], r["mimetype"], bytes(r["data"]))) for r in rows]
 
     # --- settings ----------------------------------------------------------------------------
 
     async def user_settings(self, user_id: str) -> dict[str, Any]:
-        async with self.conn.execute(
+        row = await self._one(
             "SELECT overrides FROM user_settings WHERE user_id = ?", (user_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return json.loads(row["overrides"]) if row else {}
 
     async def save_user_settings(self, user_id: str, overrides: dict[str, Any]) -> None:
@@ -377,8 +388,7 @@ class Database:
             )
 
     async def workspace_settings(self) -> dict[str, Any]:
-        async with self.conn.execute("SELECT overrides FROM workspace_settings WHERE id = 1") as cursor:
-            row = await cursor.fetchone()
+        row = await self._one("SELECT overrides FROM workspace_settings WHERE id = 1")
         return json.loads(row["overrides"]) if row else {}
 
     async def save_workspace_settings(self, overrides: dict[str, Any], user_id: str) -> None:
@@ -391,12 +401,11 @@ class Database:
             )
 
     async def thread_settings(self, channel_id: str, thread_ts: str) -> dict[str, Any]:
-        async with self.conn.execute(
+        row = await self._one(
             "SELECT s.overrides FROM thread_settings s JOIN threads t ON t.id = s.thread_id "
             "WHERE t.channel_id = ? AND t.thread_ts = ?",
             (channel_id, thread_ts),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return json.loads(row["overrides"]) if row else {}
 
     async def save_thread_settings(
@@ -415,12 +424,11 @@ class Database:
     # --- people ------------------------------------------------------------------------------
 
     async def get_user(self, user_id: str, max_age_seconds: float) -> UserInfo | None:
-        async with self.conn.execute(
+        row = await self._one(
             "SELECT user_id, display_name, timezone FROM users "
             "WHERE user_id = ? AND updated_at >= ?",
             (user_id, time.time() - max_age_seconds),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return UserInfo(row["user_id"], row["display_name"], row["timezone"]) if row else None
 
     async def mark_welcomed(self, user_id: str) -> bool:
@@ -464,12 +472,11 @@ class Database:
 
     async def tokens_used(self, user_id: str, since: float) -> int:
         """Input + output tokens a person used since `since` (epoch seconds)."""
-        async with self.conn.execute(
+        row = await self._one(
             "SELECT COALESCE(SUM(input_tokens + output_tokens), 0) FROM usage "
             "WHERE user_id = ? AND created_at >= ?",
             (user_id, since),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return int(row[0]) if row else 0
 
     # --- answers and feedback ----------------------------------------------------------------
@@ -496,11 +503,11 @@ class Database:
             )
 
     async def feedback_for(self, channel_id: str, message_ts: str) -> list[dict[str, Any]]:
-        async with self.conn.execute(
+        rows = await self._all(
             "SELECT user_id, value, model, settings FROM feedback WHERE channel_id = ? AND message_ts = ?",
             (channel_id, message_ts),
-        ) as cursor:
-            return [dict(row) for row in await cursor.fetchall()]
+        )
+        return [dict(row) for row in rows]
 
     # --- data care ---------------------------------------------------------------------------
 

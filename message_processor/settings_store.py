@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import time
+from collections import OrderedDict
 
 from config import Config
 from database import Database
@@ -25,13 +26,19 @@ def defaults_from_config(config: Config) -> Settings:
     )
 
 
+CACHED_THREADS = 10_000
+
+
 class SettingsStore:
     def __init__(self, config: Config, db: Database) -> None:
         self.config = config
         self.db = db
         self.defaults = defaults_from_config(config)
-        # Read on every turn and changed rarely, by admins: kept in memory once loaded.
+        # Read on every turn, changed rarely and only through this store (one process): the
+        # layers are kept in memory once loaded. Thread layers are bounded (most recent kept).
         self._workspace: dict[str, Any] | None = None
+        self._users: dict[str, dict[str, Any]] = {}
+        self._threads: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     async def _resolve(self, *layers: dict[str, Any]) -> Settings:
         if self._workspace is None:
@@ -42,15 +49,30 @@ class SettingsStore:
         """Environment defaults with everyone's defaults (set by admins) on top."""
         return await self._resolve()
 
+    async def _user_layer(self, user_id: str) -> dict[str, Any]:
+        if user_id not in self._users:
+            self._users[user_id] = await self.db.user_settings(user_id)
+        return self._users[user_id]
+
+    async def _thread_layer(self, channel_id: str, thread_ts: str) -> dict[str, Any]:
+        key = (channel_id, thread_ts)
+        if key in self._threads:
+            self._threads.move_to_end(key)
+        else:
+            self._threads[key] = await self.db.thread_settings(channel_id, thread_ts)
+            while len(self._threads) > CACHED_THREADS:
+                self._threads.popitem(last=False)
+        return self._threads[key]
+
     async def for_user(self, user_id: str) -> Settings:
         """Everyone's defaults with the person's own defaults on top."""
-        return await self._resolve(await self.db.user_settings(user_id))
+        return await self._resolve(await self._user_layer(user_id))
 
     async def effective(self, user_id: str, channel_id: str | None, thread_ts: str | None) -> Settings:
         """What a turn uses: defaults < everyone's < the person's defaults < the thread's settings."""
-        layers = [await self.db.user_settings(user_id)]
+        layers = [await self._user_layer(user_id)]
         if channel_id and thread_ts:
-            layers.append(await self.db.thread_settings(channel_id, thread_ts))
+            layers.append(await self._thread_layer(channel_id, thread_ts))
         return await self._resolve(*layers)
 
     async def usage(self, user_id: str) -> UsageSummary:
@@ -71,7 +93,9 @@ class SettingsStore:
                 raise ValueError("thread settings need a channel and a thread")
             before = await self.effective(user_id, channel_id, thread_ts)
             base = await self.for_user(user_id)
-            await self.db.save_thread_settings(channel_id, thread_ts, overrides(values, base), user_id)
+            layer = overrides(values, base)
+            await self.db.save_thread_settings(channel_id, thread_ts, layer, user_id)
+            self._threads[(channel_id, thread_ts)] = layer
             return before, await self.effective(user_id, channel_id, thread_ts)
         if scope == "workspace":
             before = await self.for_workspace()
@@ -79,5 +103,7 @@ class SettingsStore:
             await self.db.save_workspace_settings(self._workspace, user_id)
             return before, await self.for_workspace()
         before = await self.for_user(user_id)
-        await self.db.save_user_settings(user_id, overrides(values, await self.for_workspace()))
+        layer = overrides(values, await self.for_workspace())
+        await self.db.save_user_settings(user_id, layer)
+        self._users[user_id] = layer
         return before, await self.for_user(user_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Awaitable, Callable
 from urllib.parse import urlparse
 
@@ -49,6 +50,7 @@ class SlackBot(
     ) -> None:
         self.config = config
         self.record_feedback = record_feedback
+        self.untitled_threads: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.settings_source = settings_source
         self.access = AccessPolicy.from_config(config)
         self.deliver = deliver

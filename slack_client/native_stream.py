@@ -118,10 +118,12 @@ class NativeReply(ReplyStream):
         if self._fallback is None:
             async with self._flusher.io:
                 try:
-                    await self._push(land=True)
+                    await self._push(land=True, leave_tail=True)
                     if self._stream_ts is not None:
-                        tail = f"\n\n{notice}" if notice else None
+                        # The rest of the text rides on stopStream: one call fewer per answer.
+                        tail = self._text[self._sent:] + (f"\n\n{notice}" if notice else "")
                         await self._stop_stream(reply_metadata(kind), notice is None and self._feedback, tail)
+                        self._sent = len(self._text)
                         notice = None
                 except SlackApiError as exc:
                     await self._hand_over(exc)
@@ -149,11 +151,16 @@ class NativeReply(ReplyStream):
         if exc.response.status_code != 429:  # a 429: the next frame carries this text too
             await self._hand_over(exc)
 
-    async def _push(self, land: bool) -> None:
-        """Send the text not streamed yet: start, append, or roll over into a new message."""
+    async def _push(self, land: bool, leave_tail: bool = False) -> None:
+        """Send the text not streamed yet: start, append, or roll over into a new message.
+
+        `leave_tail`: what still fits in the open stream is left for the caller's stopStream.
+        """
         self._flusher.sent()
         while self._sent < len(self._text):
             room = STREAM_MESSAGE_CHARS - (self._sent - self._stream_from)
+            if leave_tail and self._stream_ts is not None and len(self._text) - self._sent <= room:
+                return
             if room <= 0:
                 await self._stop_stream(reply_metadata("answer"), feedback=False)
                 continue
@@ -172,13 +179,13 @@ class NativeReply(ReplyStream):
                 ))
             self._sent += len(piece)
 
-    async def _stop_stream(self, metadata: dict[str, Any], feedback: bool, tail: str | None = None) -> None:
+    async def _stop_stream(self, metadata: dict[str, Any], feedback: bool, tail: str = "") -> None:
         if self._stream_ts is None:
             return
         ts = self._stream_ts
         blocks = [feedback_block()] if feedback else None
         await self._calls.call(True, lambda: self._client.chat_stopStream(
-            channel=self._channel, ts=ts, metadata=metadata, blocks=blocks, markdown_text=tail,
+            channel=self._channel, ts=ts, metadata=metadata, blocks=blocks, markdown_text=tail or None,
         ))
         self._stream_ts = None
         self._stream_from = self._sent

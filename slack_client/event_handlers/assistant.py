@@ -7,6 +7,7 @@ client) answers these calls with an error, which is logged, never shown to anyon
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any, Awaitable, Callable
 
 from slack_sdk.errors import SlackApiError
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 
 Ack = Callable[..., Awaitable[None]]
 PROMPTS_TITLE = "Try one of these:"
+# Assistant threads opened but not yet titled; the oldest are forgotten past this many.
+MAX_UNTITLED = 10_000
 TITLE_CHARS = 60
 FEEDBACK_THANKS = {
     "good": "Thanks for the feedback! Glad it helped.",
@@ -39,6 +42,7 @@ class AssistantMixin:
     config: Config
     access: AccessPolicy
     record_feedback: Callable[[str, str, str, str], Awaitable[None]]
+    untitled_threads: OrderedDict[tuple[str, str], None]
 
     async def _suggest(self, user_id: str, channel_id: str, thread_ts: str | None) -> None:
         prompts = [{"title": p, "message": p} for p in self.config.suggested_prompts]
@@ -54,6 +58,9 @@ class AssistantMixin:
     async def on_assistant_thread_started(self, event: dict[str, Any]) -> None:
         thread = event.get("assistant_thread") or {}
         if thread.get("channel_id") and thread.get("thread_ts"):
+            self.untitled_threads[(thread["channel_id"], thread["thread_ts"])] = None
+            while len(self.untitled_threads) > MAX_UNTITLED:
+                self.untitled_threads.popitem(last=False)
             await self._suggest(thread.get("user_id", ""), thread["channel_id"], thread["thread_ts"])
 
     async def on_app_home_opened(self, event: dict[str, Any]) -> None:
@@ -61,13 +68,17 @@ class AssistantMixin:
         if event.get("tab") == "messages" and event.get("channel"):
             await self._suggest(event.get("user", ""), event["channel"], None)
 
-    async def set_thread_title(self, channel_id: str, thread_ts: str, text: str) -> None:
+    async def title_first_question(self, channel_id: str, thread_ts: str, text: str) -> None:
+        """The first question of an assistant thread names it in Slack's list of conversations."""
+        if (channel_id, thread_ts) not in self.untitled_threads:
+            return  # not an assistant thread (a plain DM), or titled already
+        del self.untitled_threads[(channel_id, thread_ts)]
         try:
             await self.web.assistant_threads_setTitle(
                 channel_id=channel_id, thread_ts=thread_ts, title=thread_title(text)
             )
         except SlackApiError as exc:
-            log.debug("no title for %s:%s: %s", channel_id, thread_ts, exc.response.get("error"))
+            log.info("no title for %s:%s: %s", channel_id, thread_ts, exc.response.get("error"))
 
     async def on_feedback(self, ack: Ack, body: dict[str, Any]) -> None:
         await ack()

@@ -62,7 +62,7 @@ class MessageEventsMixin:
     is_active_thread: Callable[[str, str], Awaitable[bool]]
 
     if TYPE_CHECKING:  # provided by AssistantMixin
-        async def set_thread_title(self, channel_id: str, thread_ts: str, text: str) -> None: ...
+        async def title_first_question(self, channel_id: str, thread_ts: str, text: str) -> None: ...
 
     async def on_message_event(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         if not is_from_person(event, self.bot_user_id):
@@ -77,9 +77,7 @@ class MessageEventsMixin:
             return
         message = to_message(event, body.get("event_id"), self.bot_user_id)
         self.deliver(message)
-        # The first question names the conversation in Slack's assistant view.
-        if not thread_ts or not await self.is_active_thread(message.channel_id, message.thread_id):
-            await self.set_thread_title(message.channel_id, message.thread_id, message.text)
+        await self.title_first_question(message.channel_id, message.thread_id, message.text)
 
     async def on_app_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         if is_from_person(event, self.bot_user_id):

@@ -438,7 +438,11 @@ class FakeSlack(LoopbackServer):
         result = handler(params)
         if "ok" not in result:
             result = {"ok": True, **result}
+        self.after_call(call, result)
         return web.json_response(result)
+
+    def after_call(self, call: ApiCall, result: dict[str, Any]) -> None:
+        """Called with every handled Web API call and its result (a hook for the benchmark)."""
 
     @staticmethod
     def _err(error: str) -> dict[str, Any]:

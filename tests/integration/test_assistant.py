@@ -53,14 +53,21 @@ async def test_a_workspace_without_assistant_features_just_gets_no_prompts(slack
     assert await wait_replies(slack, "D0ALICE", ts) == ["You said: Alice: still fine?"]
 
 
-async def test_the_first_question_titles_the_conversation(slack: FakeSlack, openai: FakeOpenAI, start_bot):
+async def test_the_first_question_titles_an_assistant_thread(slack: FakeSlack, openai: FakeOpenAI, start_bot):
     await start_bot()
-    root = await slack.user_says("U0ALICE", "D0ALICE", "How do I rotate my API keys safely without downtime?\nDetails…")
+    plain = await slack.user_says("U0ALICE", "D0ALICE", "a plain DM, not an assistant thread")
+    await wait_replies(slack, "D0ALICE", plain)
+    root = slack.post_as_user("U0BOT", "D0ALICE", "")["ts"]  # Slack opens the assistant thread
+    await slack.push_event({"type": "assistant_thread_started", "assistant_thread": {
+        "user_id": "U0ALICE", "channel_id": "D0ALICE", "thread_ts": root}})
+    await slack.wait_for(lambda: bool(slack.calls_to("assistant.threads.setSuggestedPrompts")))
+    await slack.user_says("U0ALICE", "D0ALICE", "How do I rotate my API keys safely without downtime?\nDetails…",
+                          thread_ts=root)
     await wait_replies(slack, "D0ALICE", root)
     await slack.user_says("U0ALICE", "D0ALICE", "and for the staging system?", thread_ts=root)
     await wait_replies(slack, "D0ALICE", root, count=2)
 
-    [title] = slack.calls_to("assistant.threads.setTitle")
+    [title] = slack.calls_to("assistant.threads.setTitle")  # the assistant thread's first question only
     assert title.params["thread_ts"] == root
     assert title.params["title"] == "How do I rotate my API keys safely without downtime?"
 
