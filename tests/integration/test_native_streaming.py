@@ -7,7 +7,7 @@ from typing import Any
 from slack_client.native_stream import STREAM_MESSAGE_CHARS
 from tests.fakes.openai import FakeOpenAI, Reply
 from tests.fakes.slack import FakeSlack
-from tests.helpers import kind, wait_replies
+from tests.helpers import bot_replies, kind, wait_replies
 
 NATIVE = {"SLACK_NATIVE_STREAMING": "true"}
 
@@ -102,9 +102,10 @@ async def test_a_reply_longer_than_one_stream_rolls_over_into_a_new_message(
     openai.script(Reply(text=text, chunk_size=3000))
     ts = await slack.user_says("U0ALICE", "D0ALICE", "write a book")
 
-    texts = await wait_replies(slack, "D0ALICE", ts, count=3, timeout=20)
+    # Done when the whole text is shown (the count of messages is what is being tested).
+    await slack.wait_for(lambda: "".join(m["text"] for m in bot_replies(slack, "D0ALICE", ts)) == text, 20)
+    texts = await wait_replies(slack, "D0ALICE", ts, count=3)
 
-    assert "".join(texts) == text
     assert all(len(t) <= STREAM_MESSAGE_CHARS for t in texts)
     assert len(slack.calls_to("chat.startStream")) == len(texts) == len(slack.calls_to("chat.stopStream"))
     stops: list[dict[str, Any]] = [c.params for c in slack.calls_to("chat.stopStream")]
