@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean fake-workspace
+.PHONY: run test bench install clean fake-workspace console
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python main.py
 
+console: $(STAMP)
+	$(BIN)/python main.py --console
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 fake-workspace: $(STAMP)
 	$(BIN)/python -m tests.fakes

@@ -118,7 +118,23 @@ class ReplyStream(ABC):
 
 
 class BaseClient(ABC):
-    """What the processor needs from a chat platform."""
+    """What the processor needs from a chat platform, and what `main.py` starts and stops."""
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Connect and begin delivering messages."""
+
+    @abstractmethod
+    async def stop_receiving(self) -> None:
+        """No more messages from now on (answers in flight may still post)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections; nothing is posted after this."""
+
+    @abstractmethod
+    async def socket_connected(self) -> bool:
+        """Whether messages can arrive right now (for /health)."""
 
     @abstractmethod
     def reply_stream(

@@ -143,10 +143,12 @@ class _Reader:
         value = value.strip()
         return value or None
 
-    def required(self, name: str, what: str, prefix: str | None = None) -> str:
+    def required(self, name: str, what: str, prefix: str | None = None, missing_ok: bool = False) -> str:
+        """`missing_ok`: may be absent (console mode needs no Slack), but is checked when set."""
         value = self.raw(name)
         if value is None:
-            self.problems.append(f"{name} is missing: set it to {what} ({SETUP_HINT})")
+            if not missing_ok:
+                self.problems.append(f"{name} is missing: set it to {what} ({SETUP_HINT})")
             return ""
         if prefix and not value.startswith(prefix):
             self.problems.append(f"{name} must start with '{prefix}' ({what}; {SETUP_HINT})")
@@ -240,13 +242,22 @@ def _style_defaults(config: Config) -> Config:
     )
 
 
-def load_config(env: Mapping[str, str]) -> Config:
-    """Build a `Config` from environment variables or raise `ConfigError` listing every problem."""
+def load_config(env: Mapping[str, str], require_slack: bool = True) -> Config:
+    """Build a `Config` from environment variables or raise `ConfigError` listing every problem.
+
+    `require_slack=False` (console mode, which never talks to Slack) lets the Slack tokens be
+    absent; every other rule still applies.
+    """
     r = _Reader(env)
+    no_slack = not require_slack
     # Keyword arguments are evaluated in order: problems are listed as .env.example lists them.
     config = Config(
-        slack_bot_token=r.required("SLACK_BOT_TOKEN", "the app's Bot User OAuth Token", "xoxb-"),
-        slack_app_token=r.required("SLACK_APP_TOKEN", "an app-level token with connections:write", "xapp-"),
+        slack_bot_token=r.required(
+            "SLACK_BOT_TOKEN", "the app's Bot User OAuth Token", "xoxb-", missing_ok=no_slack
+        ),
+        slack_app_token=r.required(
+            "SLACK_APP_TOKEN", "an app-level token with connections:write", "xapp-", missing_ok=no_slack
+        ),
         openai_api_key=r.required("OPENAI_API_KEY", "your OpenAI API key"),
         slack_api_url=(r.url("SLACK_API_URL", None, ("http", "https")) or Config.slack_api_url).rstrip("/") + "/",
         # An empty OPENAI_BASE_URL must mean "unset": the SDK would otherwise send requests to ''.

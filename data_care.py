@@ -1,8 +1,8 @@
 """Data care while the bot runs: online backups with retention, and forgetting old threads.
 
-Backups use SQLite's online backup through the bot's own connection, so they are consistent
-while answers are being written, and land under a temporary name first: a file named like a
-backup is always a whole one. Only files named like our backups are ever pruned.
+Backups use SQLite's online backup from a read-only connection (see `Database.backup_to`), so
+they are consistent while answers are being written, and land under a temporary name first: a
+file named like a backup is always a whole one. Only files named like our backups are pruned.
 """
 
 from __future__ import annotations

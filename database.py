@@ -512,12 +512,21 @@ class Database:
     # --- data care ---------------------------------------------------------------------------
 
     async def backup_to(self, path: str) -> None:
-        """A consistent copy while the bot runs (SQLite's online backup), written to `path`."""
-        target = await aiosqlite.connect(path)
+        """A consistent copy while the bot runs, written to `path`.
+
+        SQLite's online backup, in one step, from a second, read-only connection: under WAL
+        that is one read transaction, so the bot's own connection (and its writes) never wait
+        for it, and no write restarts it.
+        """
+        source = await aiosqlite.connect(Path(self._path).resolve().as_uri() + "?mode=ro", uri=True)
         try:
-            await self.conn.backup(target, pages=1024, sleep=0.01)
+            target = await aiosqlite.connect(path)
+            try:
+                await source.backup(target)
+            finally:
+                await target.close()
         finally:
-            await target.close()
+            await source.close()
 
     async def delete_idle_threads(self, before: float) -> int:
         """Forget threads idle since `before`, with their turns, images and settings (cascade)."""

@@ -3,22 +3,27 @@
 `create_app(config)` wires the parts; tests and other front ends build the bot the same way.
 `python main.py` validates the configuration, runs until SIGTERM/SIGINT, then shuts down
 gracefully: no new events, answers in flight get `SHUTDOWN_GRACE_SECONDS`, the rest are told.
+`python main.py --console` chats from the terminal instead of Slack (console_client.py) and
+stops the same way when its input ends.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
 import signal
 import sys
+from dataclasses import replace
 
 import aiohttp
 from aiohttp import web
 from dotenv import load_dotenv
 
-from base_client import Message
+from base_client import BaseClient, Message
 from config import Config, ConfigError, load_config
+from console_client import ConsoleClient
 from data_care import DataCare
 from database import Database, DatabaseError
 from document_handler import DocumentParser, Limits
@@ -39,8 +44,11 @@ MAINTENANCE_SECONDS = 30.0
 class AssistantApp:
     """The running bot: database, model client, processor and Slack, started and stopped in order."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, console: bool = False) -> None:
         self.config = config
+        self.console = console
+        # Set by SIGTERM/SIGINT (see `run`), or by the console when its input ends.
+        self.stop_requested = asyncio.Event()
         self.db = Database(config.sqlite_path)
         self.threads = ThreadManager(idle_seconds=config.thread_idle_seconds)
         self.ai = OpenAIClient(
@@ -51,17 +59,22 @@ class AssistantApp:
             api_style=config.openai_api_style,
         )
         self.settings = SettingsStore(config, self.db)
-        self.slack = SlackBot(
-            config, deliver=self._deliver, is_active_thread=self._is_active_thread,
-            settings_source=self.settings, record_feedback=self._record_feedback,
-        )
+        # The front end: Slack, or the terminal.
+        self.client: BaseClient
+        if console:
+            self.client = ConsoleClient(deliver=self._deliver, on_end=self.stop_requested.set)
+        else:
+            self.client = SlackBot(
+                config, deliver=self._deliver, is_active_thread=self._is_active_thread,
+                settings_source=self.settings, record_feedback=self._record_feedback,
+            )
         documents = DocumentParser(
             Limits(max_pages=config.max_document_pages, max_chars=config.max_document_chars),
             timeout=config.document_timeout_seconds,
         )
         images = ImageFetcher(max_bytes=int(config.max_file_mb * 1024 * 1024))
         self.processor = MessageProcessor(
-            config, self.slack, self.ai, self.db, self.threads, self.settings, documents, images
+            config, self.client, self.ai, self.db, self.threads, self.settings, documents, images
         )
         self.data_care = DataCare(
             self.db, config.backup_path, config.backup_keep, config.backup_interval_hours * 3600,
@@ -75,13 +88,14 @@ class AssistantApp:
     def closed(self) -> bool:
         return self._closed
 
-    def _deliver(self, message: Message) -> None:
+    def _deliver(self, message: Message) -> asyncio.Task[None] | None:
+        """Hand a message to the processor; its task is returned (the console awaits it)."""
         if self._closed:
             # Only possible after every answer settled and the socket closed; the journal row
             # it never got is what a restart would need, so say it loudly.
             log.error("message %s arrived after shutdown; it was not answered", message.conversation_key)
-            return
-        self.processor.submit(message)
+            return None
+        return self.processor.submit(message)
 
     async def _record_feedback(self, channel_id: str, message_ts: str, user_id: str, value: str) -> None:
         await self.processor.record_feedback(channel_id, message_ts, user_id, value)
@@ -91,8 +105,11 @@ class AssistantApp:
 
     async def start(self) -> None:
         await self.db.open()
-        await self.slack.start()
-        await self.processor.recover(self.config.recovery_window_minutes)
+        await self.client.start()
+        if not self.console:
+            # The journal's leftovers are Slack messages: the console must not answer (or steal)
+            # them, and a console run has nothing to recover (its person left with it).
+            await self.processor.recover(self.config.recovery_window_minutes)
         stats = self.processor.stats
         overdue_after = self.config.openai_timeout_seconds + 30
         tasks = {
@@ -106,11 +123,11 @@ class AssistantApp:
             tasks["retention"] = self.data_care.run_retention()
         self._background = [asyncio.create_task(job, name=name) for name, job in tasks.items()]
         if self.config.health_port:
-            self._health = await serve_health(self.config.health_port, stats, self.slack.socket_connected)
+            self._health = await serve_health(self.config.health_port, stats, self.client.socket_connected)
 
     async def stop(self) -> None:
         log.info("shutting down")
-        await self.slack.stop_receiving()
+        await self.client.stop_receiving()
         await self.processor.shutdown(self.config.shutdown_grace_seconds)
         self._closed = True
         for task in self._background:
@@ -120,19 +137,25 @@ class AssistantApp:
         if self._health is not None:
             await self._health.cleanup()
             self._health = None
-        await self.slack.close()
+        await self.client.close()
         await self.ai.close()
         await self.db.close()
         log.info("stopped")
 
 
-def create_app(config: Config) -> AssistantApp:
-    return AssistantApp(config)
+def create_app(config: Config, console: bool = False) -> AssistantApp:
+    """The bot, talking through Slack or, with `console`, through this terminal."""
+    if console:
+        # ALLOWED_USER_IDS lists Slack people; the person at the terminal runs the bot itself.
+        # Backups and retention stay the bot's job: a backup per console run would rotate the
+        # bot's own backups away when both use one database.
+        config = replace(config, allowed_user_ids=(), backup_keep=0, retention_days=0.0)
+    return AssistantApp(config, console=console)
 
 
-async def run(config: Config) -> int:
-    app = create_app(config)
-    stop = asyncio.Event()
+async def run(config: Config, console: bool = False) -> int:
+    app = create_app(config, console=console)
+    stop = app.stop_requested
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -143,7 +166,14 @@ async def run(config: Config) -> int:
         await app.stop()
         return 1
     except (aiohttp.ClientError, OSError) as exc:
-        log.error("cannot reach Slack at %s: %s", config.slack_api_url, exc)
+        where = "start" if console else f"reach Slack at {config.slack_api_url}"
+        log.error("cannot %s: %s", where, exc)
+        await app.stop()
+        return 1
+    except Exception:
+        # A bug, not a setting: say so and exit, rather than leave a half-started process
+        # (an open database thread would keep it alive) for PM2 to wait on.
+        log.exception("start-up failed")
         await app.stop()
         return 1
     log.info("ready")
@@ -158,17 +188,30 @@ def setup_logging(level: str, secrets: tuple[str, ...]) -> None:
     logging.basicConfig(level=level, handlers=[handler])
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="The Slack assistant (see README.md).")
+    parser.add_argument(
+        "--console", action="store_true",
+        help="chat from this terminal instead of Slack (no Slack tokens needed; Ctrl-D ends)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     load_dotenv()
     try:
-        config = load_config(os.environ)
+        config = load_config(os.environ, require_slack=not args.console)
     except ConfigError as exc:
         print("Configuration problems:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2
-    setup_logging(config.log_level, config.secrets)
-    return asyncio.run(run(config))
+    level = config.log_level
+    if args.console and level == "INFO":
+        level = "WARNING"  # per-answer and stats lines would break up the conversation
+    setup_logging(level, config.secrets)
+    return asyncio.run(run(config, console=args.console))
 
 
 if __name__ == "__main__":

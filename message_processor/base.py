@@ -247,17 +247,23 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
                 text=row["text"], user_id=row["user_id"], channel_id=row["channel_id"],
                 thread_id=row["thread_ts"], message_id=row["message_ts"], event_id=row["event_id"],
             )
-            if (message.channel_id, message.thread_id) not in cleaned:
-                cleaned.add((message.channel_id, message.thread_id))
-                await self.client.close_stale_progress(message.channel_id, message.thread_id, RESTARTED_NOTICE)
             age_minutes = (now - row["received_at"]) / 60
+            try:
+                if (message.channel_id, message.thread_id) not in cleaned:
+                    cleaned.add((message.channel_id, message.thread_id))
+                    await self.client.close_stale_progress(message.channel_id, message.thread_id, RESTARTED_NOTICE)
+                if age_minutes > window_minutes:
+                    await self.client.send_message(
+                        message.channel_id, message.thread_id, TOO_OLD_NOTICE.format(minutes=int(age_minutes))
+                    )
+            except Exception:
+                # One unreachable conversation (a deleted channel...) must not keep the bot down.
+                log.warning("%s: could not tidy up after the restart", message.conversation_key, exc_info=True)
             if age_minutes <= window_minutes:
-                log.info("%s: answering message %s left unanswered by a restart", message.conversation_key, message.message_id)
+                log.info("%s: answering message %s left unanswered by a restart",
+                         message.conversation_key, message.message_id)
                 self.submit(message, recovered=True)
             else:
-                await self.client.send_message(
-                    message.channel_id, message.thread_id, TOO_OLD_NOTICE.format(minutes=int(age_minutes))
-                )
                 await self.db.set_message_status(message.channel_id, message.message_id, "expired")
 
     async def wait_idle(self) -> None:

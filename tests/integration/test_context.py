@@ -41,19 +41,19 @@ async def test_files_go_up_into_the_thread_and_come_down_with_the_token_only_fro
 ):
     app = await start_bot()
     root = slack.post_as_user("U0ALICE", "D0ALICE", "draw me something")["ts"]
-    file_id = await app.slack.upload_file("D0ALICE", root, "picture.png", b"\x89PNG fake", "A picture")
+    file_id = await app.client.upload_file("D0ALICE", root, "picture.png", b"\x89PNG fake", "A picture")
     [message] = slack.bot_messages("D0ALICE", root)
     assert message["files"][0]["id"] == file_id
     assert slack.file_bytes[file_id] == b"\x89PNG fake"
 
     shared = slack.add_file("notes.txt", b"meeting notes", "text/plain")
     attachment = Attachment(shared["id"], "notes.txt", "text/plain", shared["size"], shared["url_private"])
-    assert await app.slack.download_file(attachment, max_bytes=1000) == b"meeting notes"
+    assert await app.client.download_file(attachment, max_bytes=1000) == b"meeting notes"
     assert slack.downloads == [(shared["id"], True)]
 
     elsewhere = Attachment("F9", "x.txt", "text/plain", 5, "https://evil.example/slack.com/files/x.txt")
     with pytest.raises(DownloadError):
-        await app.slack.download_file(elsewhere, max_bytes=1000)
+        await app.client.download_file(elsewhere, max_bytes=1000)
     with pytest.raises(FileTooLarge):
-        await app.slack.download_file(attachment, max_bytes=5)
+        await app.client.download_file(attachment, max_bytes=5)
     assert len(slack.downloads) == 1  # neither refused file was requested

@@ -204,3 +204,17 @@ async def test_the_running_bot_backs_up_its_database_at_start(
     folder = tmp_path / "backups"
     await start_bot(BACKUP_DIR=str(folder), BACKUP_KEEP="3")
     await slack.wait_for(lambda: bool(list(folder.glob("bot-*.db"))), 5, "no backup was written")
+
+
+async def test_recovery_goes_on_past_a_conversation_slack_refuses(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    first = await start_bot()
+    ts = slack.post_as_user("U0ALICE", "D0ALICE", "still waiting")["ts"]
+    await first.db.claim_message("C0DELETED", "1.000001", "1.000001", "U0ALICE", "lost channel", None)
+    await first.db.claim_message("D0ALICE", ts, ts, "U0ALICE", "still waiting", None)
+    await first.stop()
+
+    await start_bot()  # conversations.replies on the deleted channel fails: logged, not fatal
+
+    assert await wait_replies(slack, "D0ALICE", ts) == ["You said: Alice: still waiting"]

@@ -39,7 +39,7 @@ async def test_stats_line_and_health_endpoint(
             body = await response.json()
         assert body["status"] == "ok" and body["socket_connected"] is True and body["answered"] == 1
 
-        await app.slack.stop_receiving()  # the socket is down: a monitor must see it
+        await app.client.stop_receiving()  # the socket is down: a monitor must see it
         async with session.get(f"http://127.0.0.1:{port}/health") as response:
             assert response.status == 503
             assert (await response.json())["socket_connected"] is False

@@ -32,4 +32,4 @@ async def test_a_silent_half_open_connection_is_replaced(slack: FakeSlack, opena
 
     ts = await slack.user_says("U0ALICE", "D0ALICE", "anyone home?")
     assert await wait_replies(slack, "D0ALICE", ts) == ["You said: Alice: anyone home?"]
-    assert await app.slack.socket_connected()
+    assert await app.client.socket_connected()
