@@ -1,8 +1,9 @@
 """What a person can tune, and how the layers combine. Pure: no I/O.
 
 Precedence, resolved on every turn by `resolve`: environment defaults < everyone's defaults
-(set by admins) < a person's defaults < the thread's settings. Layers store only what differs from the layer below (`overrides`), so
-a default changed in the environment later still reaches everyone who never touched it.
+(set by admins) < a person's defaults < the thread's settings. Layers store only what differs
+from the layer below (`overrides`), so a default changed in the environment later still reaches
+everyone who never touched it.
 """
 
 from __future__ import annotations

@@ -327,9 +327,12 @@ def read_memory(ours: RunResult | None, minimal: RunResult | None) -> str:
                  f"above the minimal bot (its modules, its database, and what its first answer loads: "
                  f"{ours.warm_rss_mb - ours.idle_rss_mb:.0f} MB against the minimal bot's "
                  f"{minimal.warm_rss_mb - minimal.idle_rss_mb:.0f} MB) and peaks "
-                 f"{ours.rss_mb - minimal.rss_mb:.0f} MB above it")
+                 f"{abs(ours.rss_mb - minimal.rss_mb):.0f} MB {'above' if ours.rss_mb >= minimal.rss_mb else 'below'} it")
     text += ". "
-    if ours.peak_in_flight < n:
+    if ours.peak_in_flight >= n:
+        text += (f"The model waits {ours.scenario.latency:g} s here, so all {n} conversations were in flight "
+                 "at once in this bot. ")
+    else:
         text += (f"Not every conversation was in flight at once: at most {ours.peak_in_flight} model calls were "
                  f"open together in this bot"
                  + (f" ({minimal.peak_in_flight} in the minimal bot)" if minimal else "")

@@ -62,7 +62,7 @@ def plan(args: argparse.Namespace) -> list[Job]:
     if main.conversations > DEFAULT_MODEL_CALLS:
         jobs.append(Job("main", "ours-defaults", THIS_BOT_DEFAULTS, main))
     if args.rss_conversations:
-        large = Scenario(args.rss_conversations, args.spread, args.latency, args.stream_seconds)
+        large = Scenario(args.rss_conversations, args.spread, args.rss_latency, args.stream_seconds)
         jobs += [Job("large", "ours", this_bot(large.conversations), large), Job("large", "minimal", MINIMAL, large)]
     if not args.skip_sync:
         jobs.append(Job("main", "sync", SYNC, main))
@@ -143,6 +143,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rss-conversations", type=non_negative_int, default=1000,
                         help="conversations in the memory scenario, this bot and the minimal bot only; "
                              "0 skips it (default 1000)")
+    parser.add_argument("--rss-latency", type=float, default=10.0,
+                        help="seconds the model waits in the memory scenario: long enough that every "
+                             "conversation is in flight at once, which is what the RSS target is about "
+                             "(default 10)")
     parser.add_argument("--skip-sync", action="store_true",
                         help="leave out the sync bot, which takes minutes by design (quick runs)")
     parser.add_argument("--no-write", action="store_true",

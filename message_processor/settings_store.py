@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import time
 from collections import OrderedDict
+from typing import Any
 
 from config import Config
 from database import Database

@@ -13,8 +13,8 @@ from openai_client import chat_completions
 from openai_client.events import (
     Classification,
     Completed,
-    GeneratedImage,
     ErrorKind,
+    GeneratedImage,
     ModelError,
     ModelRequest,
     StreamEvent,

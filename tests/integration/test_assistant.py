@@ -7,7 +7,7 @@ import json
 
 from slack_client.edited_reply import FEEDBACK_ACTION
 from slack_client.event_handlers.assistant import FEEDBACK_THANKS
-from tests.fakes.openai import FakeOpenAI, Reply
+from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.helpers import interaction, kind, wait_replies
 

@@ -34,7 +34,7 @@ async def say(process: asyncio.subprocess.Process, line: str, tmp_path: Path) ->
     try:
         answer = await asyncio.wait_for(process.stdout.readline(), 20)
     except TimeoutError:
-        raise AssertionError(f"no answer to {line!r}; stderr:\n{(tmp_path / 'stderr.txt').read_text()}")
+        raise AssertionError(f"no answer to {line!r}; stderr:\n{(tmp_path / 'stderr.txt').read_text()}") from None
     return answer.decode()
 
 
