@@ -142,10 +142,14 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
             return False
         log.info("%s: %s is over the daily token budget (%d of %d)", message.conversation_key,
                  message.user_id, used, budget)
-        await self.client.send_message(message.channel_id, message.thread_id, budget_notice(used, budget, now))
+        await self._turn_away(message, budget_notice(used, budget, now))
+        return True
+
+    async def _turn_away(self, message: Message, notice: str) -> None:
+        """A claimed message that will not be answered: say why, and settle it as rejected."""
+        await self.client.send_message(message.channel_id, message.thread_id, notice)
         await self.db.set_message_status(message.channel_id, message.message_id, "rejected")
         self.stats.record("rejected", 0.0)
-        return True
 
     async def _refuse(self, message: Message, notice: str) -> None:
         """Turned away by the access rules: said once, even if Slack delivers the message twice."""
@@ -170,9 +174,7 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
             log.info("%s: busy, message %s queued (%d ahead)", key, message.message_id, waiting + 1)
             return reply
         notice = BUSY_NOTICE if self.config.thread_busy_policy == "reject" else QUEUE_FULL_NOTICE.format(waiting=waiting)
-        await self.client.send_message(message.channel_id, message.thread_id, notice)
-        await self.db.set_message_status(message.channel_id, message.message_id, "rejected")
-        self.stats.record("rejected", 0.0)
+        await self._turn_away(message, notice)
         log.info("%s: busy, message %s turned away", key, message.message_id)
         return None
 

@@ -44,15 +44,22 @@ async def wait_replies(
     return [m["text"] for m in bot_replies(slack, channel, thread_ts)]
 
 
+def _turn(item: dict[str, Any]) -> str:
+    """One turn as "role: text" (the text parts of a multi-part content joined)."""
+    content = item["content"]
+    if isinstance(content, list):
+        content = "".join(part.get("text", "") for part in content)
+    return f"{item['role']}: {content}"
+
+
 def user_inputs(request: dict[str, Any]) -> list[str]:
     """The conversation turns a Responses request carried, as plain strings."""
-    turns = []
-    for item in request["input"]:
-        content = item["content"]
-        if isinstance(content, list):
-            content = "".join(part.get("text", "") for part in content)
-        turns.append(f"{item['role']}: {content}")
-    return turns
+    return [_turn(item) for item in request["input"]]
+
+
+def chat_turns(request: dict[str, Any]) -> list[str]:
+    """The same for a Chat Completions request: its messages but the system one."""
+    return [_turn(m) for m in request["messages"] if m["role"] != "system"]
 
 
 def view_state(view: dict[str, Any], **changes: Any) -> dict[str, Any]:

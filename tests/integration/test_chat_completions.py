@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 from itertools import pairwise
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from message_processor.handlers.image_gen import PICTURES_OFF_NOTICE, ROUTER_PROMPT
@@ -13,21 +12,9 @@ from message_processor.utilities import error_notice, incomplete_note
 from openai_client.events import ErrorKind, ModelError
 from tests.fakes.openai import FakeOpenAI, Reply, tiny_png
 from tests.fakes.slack import FakeSlack
-from tests.helpers import bot_replies, wait_replies
+from tests.helpers import bot_replies, chat_turns, wait_replies
 
 CHAT = {"OPENAI_API_STYLE": "chat_completions"}
-
-
-def turns(request: dict[str, Any]) -> list[str]:
-    """The non-system messages of a chat request, as "role: text"."""
-    out = []
-    for message in request["messages"]:
-        content = message["content"]
-        if isinstance(content, list):
-            content = "".join(part.get("text", "") for part in content)
-        if message["role"] != "system":
-            out.append(f"{message['role']}: {content}")
-    return out
 
 
 def everything_shown(slack: FakeSlack) -> list[str]:
@@ -58,7 +45,7 @@ async def test_an_answer_streams_from_chat_completions_into_slack(
     system = request["messages"][0]
     assert system["role"] == "system"
     assert f"{datetime.now(ZoneInfo('Europe/Paris')):%A, %d %B %Y}" in system["content"]
-    assert turns(request) == ["user: Alice: talk to me"]
+    assert chat_turns(request) == ["user: Alice: talk to me"]
     assert request["temperature"] == 1.0  # test-model is not a reasoning model
 
 
@@ -75,7 +62,7 @@ async def test_a_follow_up_carries_the_earlier_turns(slack: FakeSlack, openai: F
     assert texts[1] == "You said: Alice: and its population?"
     second = openai.chat_requests()[1]
     assert [m["role"] for m in second["messages"]] == ["system", "user", "assistant", "user"]
-    assert turns(second) == [
+    assert chat_turns(second) == [
         "user: Alice: capital of France?",
         "assistant: Paris.",
         "user: Alice: and its population?",
@@ -149,7 +136,7 @@ async def test_a_picture_request_with_pictures_off_gets_a_clear_notice(
     await slack.user_says("U0ALICE", "D0ALICE", "what makes a good logo?", thread_ts=root)
     texts = await wait_replies(slack, "D0ALICE", root, count=2)
     assert texts[1] == "You said: Alice: what makes a good logo?"
-    assert turns(openai.chat_requests()[-1])[:2] == [
+    assert chat_turns(openai.chat_requests()[-1])[:2] == [
         "user: Alice: draw a red fox in the snow",
         f"assistant: {PICTURES_OFF_NOTICE}",
     ]
