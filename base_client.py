@@ -145,7 +145,10 @@ class BaseClient(ABC):
 
     @abstractmethod
     async def send_message(self, channel_id: str, thread_id: str, text: str) -> str:
-        """Post a short notice into a conversation; returns its message id."""
+        """Post a short notice into a conversation; returns its message id.
+
+        Notices (here and in `ReplyStream.fail`) are plain text that may quote what people sent,
+        such as a file name: the client shows them literally, never as markup or mentions."""
 
     @abstractmethod
     async def close_stale_progress(self, channel_id: str, thread_id: str, notice: str) -> int:

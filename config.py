@@ -72,6 +72,7 @@ class Config:
     # and thumbs up/down under each answer.
     slack_native_streaming: bool = True
     feedback_buttons: bool = True
+    slack_unfurl: bool = False
     # Offered when someone opens a new assistant conversation (";"-separated; "none": none).
     suggested_prompts: tuple[str, ...] = (
         "Summarise a document I'll share", "Explain a concept in simple terms",
@@ -292,6 +293,7 @@ def load_config(env: Mapping[str, str], require_slack: bool = True) -> Config:
         socket_ping_seconds=r.number("SOCKET_PING_SECONDS", Config.socket_ping_seconds, 0.1, 60),
         slack_native_streaming=r.flag("SLACK_NATIVE_STREAMING", Config.slack_native_streaming),
         feedback_buttons=r.flag("FEEDBACK_BUTTONS", Config.feedback_buttons),
+        slack_unfurl=r.flag("SLACK_UNFURL", Config.slack_unfurl),
         suggested_prompts=r.prompts("SUGGESTED_PROMPTS", Config.suggested_prompts),
         max_file_mb=r.number("MAX_FILE_MB", Config.max_file_mb, 0.01, 1024),
         max_document_pages=r.number("MAX_DOCUMENT_PAGES", Config.max_document_pages, 1, 100_000, int),

@@ -15,7 +15,6 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
-from slack_sdk.web.async_client import AsyncWebClient
 
 from access import AccessPolicy
 from base_client import BaseClient, Message
@@ -28,6 +27,7 @@ from slack_client.event_handlers.settings import SettingsMixin
 from slack_client.messaging import MessagingMixin
 from slack_client.pacing import ChannelPacer
 from slack_client.utilities import UtilitiesMixin
+from slack_client.web import SlackWebClient
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,8 @@ class SlackBot(
         self.team_id = ""
         self._session: aiohttp.ClientSession | None = None
         self._handler: AsyncSocketModeHandler | None = None
-        self.web = AsyncWebClient(
-            token=config.slack_bot_token,
+        self.web = SlackWebClient(
+            token=config.slack_bot_token, unfurl=config.slack_unfurl,
             base_url=config.slack_api_url,
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(max_retry_count=3),
@@ -71,8 +71,8 @@ class SlackBot(
             ],
         )
         # Streamed replies handle 429s themselves, with a pace shared per channel (pacing.py).
-        self.reply_web = AsyncWebClient(
-            token=config.slack_bot_token,
+        self.reply_web = SlackWebClient(
+            token=config.slack_bot_token, unfurl=config.slack_unfurl,
             base_url=config.slack_api_url,
             retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=3)],
         )

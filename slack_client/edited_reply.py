@@ -40,6 +40,18 @@ FEEDBACK_ACTION = "answer_feedback"
 TYPING_SUFFIX = " ▍"
 
 
+def render(markdown: str, limit: int = MAX_MESSAGE_CHARS, typing: bool = False) -> list[str]:
+    """The model's Markdown as Slack messages. A conversion that fails (a bug, not the text's
+    fault) still shows the text, escaped and unformatted, rather than leave the reply stuck."""
+    suffix = TYPING_SUFFIX if typing else ""
+    try:
+        return split_message(markdown_to_mrkdwn(markdown) + suffix, limit)
+    except Exception:
+        log.exception("formatting failed; showing the answer unformatted")
+        text = escape(markdown) + suffix
+        return [text[i:i + limit] for i in range(0, len(text), limit)]
+
+
 def reply_metadata(kind: str) -> dict[str, Any]:
     return {"event_type": METADATA_EVENT, "event_payload": {"kind": kind}}
 
@@ -232,7 +244,9 @@ class SlackReply(ReplyStream):
     async def fail(self, notice: str) -> ReplyOutcome:
         await self._flusher.stop()
         chunks = self._render(final=True) if self._markdown.strip() else []
-        # The notice is ours, not the model's: Slack text as is, not converted Markdown.
+        # The notice is ours, not the model's Markdown, but it may quote a file name or a link:
+        # escaped, so nothing in it is a mention.
+        notice = escape(notice)
         if chunks and len(chunks[-1]) + len(notice) + 2 <= self._limit:
             chunks[-1] = f"{chunks[-1]}\n\n{notice}"
         else:
@@ -249,8 +263,7 @@ class SlackReply(ReplyStream):
     def _render(self, final: bool) -> list[str]:
         if not self._markdown.strip() or not (final or self._live):
             return [self._status_line()]
-        text = markdown_to_mrkdwn(self._markdown)
-        return split_message(text if final else text + TYPING_SUFFIX, self._limit)
+        return render(self._markdown, self._limit, typing=not final)
 
     async def _send_frame(self) -> None:
         await self._show(self._render(final=False), kind="progress", land=False)

@@ -9,6 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from base_client import ReplyStream
 from settings_modal import OPEN_SETTINGS_ACTION
 from slack_client.edited_reply import PacedCalls, SlackReply, reply_metadata
+from slack_client.formatting.text import escape
 from slack_client.native_stream import NativeReply
 from slack_client.pacing import ChannelPacer
 
@@ -39,8 +40,9 @@ class MessagingMixin:
         )
 
     async def send_message(self, channel_id: str, thread_id: str, text: str) -> str:
+        # A notice can quote what people sent (a file name, a link): escaped, it mentions nobody.
         response = await self.web.chat_postMessage(
-            channel=channel_id, thread_ts=thread_id, text=text, metadata=reply_metadata("notice")
+            channel=channel_id, thread_ts=thread_id, text=escape(text), metadata=reply_metadata("notice")
         )
         return response["ts"]
 
@@ -64,7 +66,7 @@ class MessagingMixin:
         )
 
     async def update_message(self, channel_id: str, message_id: str, text: str) -> None:
-        await self.web.chat_update(channel=channel_id, ts=message_id, text=text)
+        await self.web.chat_update(channel=channel_id, ts=message_id, text=escape(text))
 
     async def delete_message(self, channel_id: str, message_id: str) -> None:
         await self.web.chat_delete(channel=channel_id, ts=message_id)

@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from base_client import ReplyOutcome, ReplyStream
 from slack_client.edited_reply import FrameFlusher, PacedCalls, SlackReply, feedback_block, reply_metadata
+from slack_client.formatting.text import SafeMarkdown, escape, safe_markdown
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ class NativeReply(ReplyStream):
         self._fallback: SlackReply | None = None
         self._status = ""
         self._status_set = False
-        self._text = ""  # the whole answer so far (Markdown)
+        self._safe = SafeMarkdown()
+        self._text = ""  # the answer so far, as it is safe to show (Markdown, only grows)
         self._sent = 0  # how much of it is in streamed messages
         self._stream_ts: str | None = None
         self._stream_from = 0  # where the current streamed message begins in `_text`
@@ -102,7 +104,7 @@ class NativeReply(ReplyStream):
         if self._fallback is not None:
             await self._fallback.append(delta)
             return
-        self._text += delta
+        self._text = self._safe.feed(delta)
         self._flusher.poke()
 
     async def finish(self) -> ReplyOutcome:
@@ -116,12 +118,14 @@ class NativeReply(ReplyStream):
         await self._flusher.stop()
         kind = "answer" if notice is None else "notice"
         if self._fallback is None:
+            self._text = self._safe.finish()
             async with self._flusher.io:
                 try:
                     await self._push(land=True, leave_tail=True)
                     if self._stream_ts is not None:
                         # The rest of the text rides on stopStream: one call fewer per answer.
-                        tail = self._text[self._sent:] + (f"\n\n{notice}" if notice else "")
+                        # Rendered as Markdown: the notice (which may quote a file name) made safe.
+                        tail = self._text[self._sent:] + (f"\n\n{safe_markdown(notice)}" if notice else "")
                         await self._stop_stream(reply_metadata(kind), notice is None and self._feedback, tail)
                         self._sent = len(self._text)
                         notice = None
@@ -133,8 +137,9 @@ class NativeReply(ReplyStream):
             ids += outcome.message_ids
         elif notice is not None:
             # Nothing was streamed: the notice is a message of its own.
+            text = escape(notice)
             response = await self._calls.call(True, lambda: self._client.chat_postMessage(
-                channel=self._channel, thread_ts=self._thread_ts, text=notice, metadata=reply_metadata(kind),
+                channel=self._channel, thread_ts=self._thread_ts, text=text, metadata=reply_metadata(kind),
             ))
             ids.append(response["ts"])
         if self._status_set:
@@ -200,11 +205,11 @@ class NativeReply(ReplyStream):
             # Expired: the streamed message is finished by editing it, from its first character.
             log.warning("native stream in %s expired; finishing it with chat.update", self._channel)
             self._message_ids.remove(self._stream_ts)
-            fallback.adopt(self._stream_ts, self._text[self._stream_from:])
+            fallback.adopt(self._stream_ts, self._text[self._stream_from:] + self._safe.held)
         else:
             log.info("native streaming refused in %s (%s): editing a message instead", self._channel, error)
             await fallback.start(self._status)
-            await fallback.append(self._text[self._stream_from:])
+            await fallback.append(self._text[self._stream_from:] + self._safe.held)
         self._stream_ts = None
         self._fallback = fallback
 

@@ -18,6 +18,7 @@ from base_client import (
     UserInfo,
 )
 from slack_client.edited_reply import METADATA_EVENT, reply_metadata
+from slack_client.formatting.text import escape
 
 HISTORY_PAGE_SIZE = 200
 
@@ -85,7 +86,7 @@ class UtilitiesMixin:
         for item in await self.get_thread_history(channel_id, thread_id):
             if item.kind == "progress":
                 await self.web.chat_update(
-                    channel=channel_id, ts=item.message_id, text=notice, metadata=reply_metadata("notice")
+                    channel=channel_id, ts=item.message_id, text=escape(notice), metadata=reply_metadata("notice")
                 )
                 closed += 1
         return closed

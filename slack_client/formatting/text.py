@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from slack_client.formatting.safety import honest_label, neutralize_controls, safe_target
+
 # Slack truncates message text at 40k characters but long messages read badly and blocks cap
 # at 3000; ~4k per message is the size Slack itself recommends.
 MAX_MESSAGE_CHARS = 3900
@@ -24,15 +26,22 @@ _BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _ITALIC_STAR = re.compile(r"(?<![\*\w])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\*\w])")
 _STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
-_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+# `[name]: target` defines a reference link; Slack's Markdown would link `[name]` to it.
+_REFERENCE = re.compile(r"^(\s{0,3}\[[^\]\n]+\]):")
 _BULLET = re.compile(r"^(\s*)[-*+]\s+(?!\[[ xX]\])")
 _TASK = re.compile(r"^(\s*)[-*+]\s+\[([ xX])\]\s+")
 _RULE = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
 _TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 
-# Private-use characters survive every regex below and never occur in model output.
-_BOLD_MARK = "\ue000"
-_CODE_MARK = "\ue001"
+
+
+def _marks(text: str) -> tuple[str, str]:
+    """Two private-use characters that `text` does not contain, to mark bold and stashed code
+    while converting (they survive every regex below); a model that writes private-use
+    characters itself keeps them and cannot confuse the conversion."""
+    free = (chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)
+    return next(free), next(free)
 
 
 @dataclass(frozen=True)
@@ -72,30 +81,40 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _convert_inline(line: str) -> str:
-    line = _IMAGE.sub(lambda m: f"<{m.group(2)}|{m.group(1) or 'image'}>", line)
-    line = _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", line)
-    line = _BOLD_ITALIC.sub(lambda m: f"{_BOLD_MARK}_{m.group(1)}_{_BOLD_MARK}", line)
-    line = _BOLD.sub(lambda m: f"{_BOLD_MARK}{m.group(2)}{_BOLD_MARK}", line)
+def _mrkdwn_link(match: re.Match[str], image: bool = False) -> str:
+    """`[label](target)` (already escaped) as a Slack link, or as the text it was when the
+    target is not http, https or mailto: `[click](!channel)` must not become `<!channel|click>`."""
+    label, target = match.group(1) or ("image" if image else ""), safe_target(match.group(2))
+    if target is None:
+        return match.group(0)
+    return f"<{target}|{honest_label(label, target)}>"
+
+
+def _convert_inline(line: str, bold: str) -> str:
+    line = _IMAGE.sub(lambda m: _mrkdwn_link(m, image=True), line)
+    line = _LINK.sub(_mrkdwn_link, line)
+    line = _BOLD_ITALIC.sub(lambda m: f"{bold}_{m.group(1)}_{bold}", line)
+    line = _BOLD.sub(lambda m: f"{bold}{m.group(2)}{bold}", line)
     line = _ITALIC_STAR.sub(r"_\1_", line)
     line = _STRIKE.sub(r"~\1~", line)
-    return line.replace(_BOLD_MARK, "*")
+    return line.replace(bold, "*")
 
 
-def _convert_line(line: str) -> str:
+def _convert_line(line: str, bold: str) -> str:
     heading = _HEADING.match(line)
     if heading:
         text = heading.group(1).replace("**", "").replace("__", "")
-        return f"*{_convert_inline(text)}*"
+        return f"*{_convert_inline(text, bold)}*"
     if _RULE.match(line):
         return "──────────"
     line = _TASK.sub(lambda m: f"{m.group(1)}{'☑' if m.group(2) in 'xX' else '☐'} ", line)
     line = _BULLET.sub(r"\1• ", line)
-    return _convert_inline(line)
+    return _convert_inline(line, bold)
 
 
-def _convert_prose(prose: str) -> str:
+def _convert_prose(prose: str, marks: tuple[str, str]) -> str:
     """Escape, protect inline code, then convert line by line (tables become code blocks)."""
+    bold, code_mark = marks
     prose = escape(prose)
     # Blockquotes are the one place where '>' is syntax, not text.
     prose = re.sub(r"(?m)^(\s*)&gt; ?", r"\1> ", prose)
@@ -103,7 +122,7 @@ def _convert_prose(prose: str) -> str:
 
     def stash(match: re.Match[str]) -> str:
         codes.append(match.group(0))
-        return f"{_CODE_MARK}{len(codes) - 1}{_CODE_MARK}"
+        return f"{code_mark}{len(codes) - 1}{code_mark}"
 
     prose = _INLINE_CODE.sub(stash, prose)
     lines = prose.split("\n")
@@ -119,22 +138,90 @@ def _convert_prose(prose: str) -> str:
             # Slack has no tables; a code block at least keeps the columns aligned.
             out.append("\n".join([FENCE, *table, FENCE]))
             continue
-        out.append(_convert_line(lines[i]))
+        out.append(_convert_line(lines[i], bold))
         i += 1
     text = "\n".join(out)
-    return re.sub(f"{_CODE_MARK}(\\d+){_CODE_MARK}", lambda m: codes[int(m.group(1))], text)
+    return re.sub(f"{code_mark}(\\d+){code_mark}", lambda m: codes[int(m.group(1))], text)
 
 
 def markdown_to_mrkdwn(markdown: str) -> str:
     """Convert model Markdown to Slack mrkdwn; code stays verbatim (language hints dropped)."""
     parts = []
+    marks = _marks(markdown)
     for segment in _segments(markdown.strip("\n")):
         if segment.is_code:
             parts.append(f"{FENCE}\n{escape(segment.text)}\n{FENCE}")
         else:
-            parts.append(_convert_prose(segment.text))
+            parts.append(_convert_prose(segment.text, marks))
     text = "\n".join(parts)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _markdown_link(match: re.Match[str]) -> str:
+    """A Markdown link kept only if it is honest; otherwise text that is no longer link syntax."""
+    label, target = match.group(1), safe_target(match.group(2))
+    if target is None:
+        return f"[{label}] ({match.group(2)})"
+    return f"[{honest_label(label, target)}]({target})"
+
+
+def _safe_markdown_line(line: str) -> str:
+    line = _REFERENCE.sub(r"\1 :", line)
+    pieces = re.split(r"(`[^`\n]+`)", line)  # inline code (odd indexes) keeps its links as text
+    return "".join(p if i % 2 else _LINK.sub(_markdown_link, p) for i, p in enumerate(pieces))
+
+
+class SafeMarkdown:
+    """Model Markdown made safe for places where Slack renders Markdown itself (native streams).
+
+    Fed piece by piece, it gives text that only ever grows: complete lines are converted, and
+    the line being written is shown up to its first `[` or `<` (where a link or a mention may be
+    forming), so what was sent never has to change. Links keep only http/https/mailto targets
+    and honest labels; mentions the model writes are broken by a zero-width space.
+    """
+
+    def __init__(self) -> None:
+        self._done: list[str] = []
+        self._partial = ""
+        self._cut = 0
+        self._in_code = False
+
+    @property
+    def held(self) -> str:
+        """The raw text `feed` has not shown yet (the end of the line being written)."""
+        return self._partial[self._cut:]
+
+    def _line(self, line: str) -> str:
+        if not self._in_code:
+            if _FENCE_LINE.match(line):
+                self._in_code = True
+            else:
+                line = _safe_markdown_line(line)
+        elif _FENCE_LINE.match(line) and line.strip() in (FENCE, "~~~"):
+            self._in_code = False
+        return neutralize_controls(line)
+
+    def feed(self, delta: str) -> str:
+        """Add model text; returns everything that is safe to show so far."""
+        *lines, self._partial = (self._partial + delta).split("\n")
+        self._done.extend(self._line(line) + "\n" for line in lines)
+        self._cut = min((i for i in (self._partial.find("["), self._partial.find("<")) if i >= 0),
+                        default=len(self._partial))
+        return "".join(self._done) + self._partial[:self._cut]
+
+    def finish(self) -> str:
+        """All of the text, the last line included."""
+        if self._partial:
+            self._done.append(self._line(self._partial))
+            self._partial, self._cut = "", 0
+        return "".join(self._done)
+
+
+def safe_markdown(markdown: str) -> str:
+    """The whole of `markdown` made safe (see `SafeMarkdown`)."""
+    converter = SafeMarkdown()
+    converter.feed(markdown)
+    return converter.finish()
 
 
 def _code_units(block: str, limit: int) -> list[str]:
