@@ -51,6 +51,7 @@ class Config:
     openai_timeout_seconds: float = 305.0
     openai_max_retries: int = 2
     max_concurrent_requests: int = 100
+    max_concurrent_per_person: int = 3
     openai_max_output_tokens: int = 8192
     # 0 means "look the model up in token_counter's table, else a safe default".
     openai_context_window: int = 0
@@ -271,6 +272,9 @@ def load_config(env: Mapping[str, str], require_slack: bool = True) -> Config:
         openai_timeout_seconds=r.number("OPENAI_TIMEOUT_SECONDS", Config.openai_timeout_seconds, 0.1, 3600),
         openai_max_retries=r.number("OPENAI_MAX_RETRIES", Config.openai_max_retries, 0, 10, int),
         max_concurrent_requests=r.number("MAX_CONCURRENT_REQUESTS", Config.max_concurrent_requests, 1, 10_000, int),
+        max_concurrent_per_person=r.number(
+            "MAX_CONCURRENT_PER_PERSON", Config.max_concurrent_per_person, 1, 10_000, int
+        ),
         openai_max_output_tokens=r.number(
             "OPENAI_MAX_OUTPUT_TOKENS", Config.openai_max_output_tokens, 16, 1_000_000, int
         ),

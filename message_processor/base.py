@@ -12,13 +12,15 @@ from config import Config
 from database import Database
 from document_handler import DocumentParser
 from image_url_handler import ImageFetcher
-from message_processor.budget import budget_notice, day_start
+from message_processor.budget import budget_notice, day_start, estimate_tokens
+from message_processor.fair_share import BudgetLedger, NoticePacer, PersonLines, PersonTicket, Reservation
 from message_processor.handlers.image_gen import ImageGenerationMixin
 from message_processor.handlers.text import TextHandlerMixin
 from message_processor.progress import ModelSlots
 from message_processor.settings_store import SettingsStore
 from message_processor.utilities import (
     BUSY_NOTICE,
+    PERSON_QUEUED_STATUS,
     QUEUE_FULL_NOTICE,
     QUEUED_STATUS,
     RESTARTED_NOTICE,
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 
 # How long a cancelled answer may take to tell its person, during shutdown.
 FAREWELL_SECONDS = 5.0
+# A burst of messages into one thread gets one "busy" (or "refused") notice per this long.
+NOTICE_WINDOW_SECONDS = 60.0
 
 
 class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
@@ -63,13 +67,25 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         # People known to be welcomed already: no database write per answer for them.
         self._welcomed: set[str] = set()
         self.model_slots = ModelSlots(config.max_concurrent_requests)
+        self.person_lines = PersonLines(config.max_concurrent_per_person)
+        self.notices = NoticePacer(NOTICE_WINDOW_SECONDS, time.monotonic)
+        self.budget: BudgetLedger | None = (
+            BudgetLedger(config.daily_token_budget, config.openai_max_output_tokens)
+            if config.daily_token_budget else None
+        )
+        # Each admitted message's budget reservation, by (channel, message id), until it settles.
+        self.reservations: dict[tuple[str, str], Reservation] = {}
         self.access = AccessPolicy.from_config(config)
         self.stats = Stats()
 
     def submit(self, message: Message, recovered: bool = False) -> asyncio.Task[None]:
-        """Start answering in the background; the task is tracked until it ends (for shutdown)."""
+        """Start answering in the background; the task is tracked until it ends (for shutdown).
+
+        The message takes its place in its person's line here, before any await, so a burst is
+        answered in the order it arrived."""
+        ticket = self.person_lines.reserve(message.user_id)
         task = asyncio.create_task(
-            self.process_message(message, recovered),
+            self.process_message(message, recovered, ticket),
             name=f"answer:{message.conversation_key}:{message.message_id}",
         )
         self._tasks.add(task)
@@ -81,8 +97,17 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         if not task.cancelled() and task.exception() is not None:
             log.error("%s failed before it could answer", task.get_name(), exc_info=task.exception())
 
-    async def process_message(self, message: Message, recovered: bool = False) -> None:
+    async def process_message(
+        self, message: Message, recovered: bool = False, ticket: PersonTicket | None = None
+    ) -> None:
         """Answer one message; `recovered` ones were claimed by a process that died."""
+        ticket = ticket or self.person_lines.reserve(message.user_id)
+        try:
+            await self._process(message, recovered, ticket)
+        finally:
+            ticket.release()
+
+    async def _process(self, message: Message, recovered: bool, ticket: PersonTicket) -> None:
         key = message.conversation_key
         received = time.monotonic()
         # Recovered messages were admitted before the restart.
@@ -99,9 +124,21 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         if not claimed:
             log.info("%s: message %s already handled, skipping duplicate", key, message.message_id)
             return
-        if await self._over_budget(message):
-            return
+        reservation = None
+        if self.budget is not None:
+            reservation = await self._reserve_budget(message, self.budget)
+            if reservation is None:
+                return
+        try:
+            await self._take_turn(message, received, ticket)
+        finally:
+            if reservation is not None and self.budget is not None:
+                self.budget.release(reservation)
+                self.reservations.pop((message.channel_id, message.message_id), None)
 
+    async def _take_turn(self, message: Message, received: float, ticket: PersonTicket) -> None:
+        """Under the thread's lock (waiting for it, or turned away), answer and settle the journal."""
+        key = message.conversation_key
         settings = await self.settings.effective(message.user_id, message.channel_id, message.thread_id)
         reply: ReplyStream | None = None
         state = await self.threads.try_acquire(key)
@@ -117,7 +154,7 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
                 raise
         status = "failed"
         try:
-            status = await self._answer(message, state, reply, settings)
+            status = await self._answer(message, state, reply, settings, ticket)
         except asyncio.CancelledError:
             status = "interrupted"
             raise
@@ -131,23 +168,38 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         if status == "answered":
             await self._welcome_once(message)
 
-    async def _over_budget(self, message: Message) -> bool:
-        """A person whose daily tokens are spent is told when they come back, not answered."""
-        budget = self.config.daily_token_budget
-        if not budget:
-            return False
-        now = time.time()
-        used = await self.db.tokens_used(message.user_id, day_start(now))
-        if used < budget:
-            return False
-        log.info("%s: %s is over the daily token budget (%d of %d)", message.conversation_key,
-                 message.user_id, used, budget)
-        await self._turn_away(message, budget_notice(used, budget, now))
-        return True
+    async def _reserve_budget(self, message: Message, budget: BudgetLedger) -> Reservation | None:
+        """Hold this answer's expected tokens, or tell the person today's allowance is spent.
 
-    async def _turn_away(self, message: Message, notice: str) -> None:
-        """A claimed message that will not be answered: say why, and settle it as rejected."""
-        await self.client.send_message(message.channel_id, message.thread_id, notice)
+        Answers in flight count as spent, so a burst cannot pass the budget before its usage
+        is written; the reservation is settled (released) when the answer's usage is recorded.
+        """
+        person = message.user_id
+        estimate = estimate_tokens(self.config.system_prompt, message.text)
+        while True:
+            generation = budget.generation(person)
+            now = time.time()
+            spent = await self.db.tokens_used(person, day_start(now))
+            if budget.generation(person) == generation:
+                break  # no usage was written while we read: `spent` and the ledger agree
+        reservation = budget.reserve(person, spent, estimate)
+        if reservation is not None:
+            self.reservations[(message.channel_id, message.message_id)] = reservation
+            return reservation
+        held = budget.reserved(person)
+        log.info("%s: %s is at the daily token budget (%d spent, %d held, %d limit)",
+                 message.conversation_key, person, spent, held, budget.budget)
+        await self._turn_away(message, budget_notice(spent, budget.budget, now, held), "budget")
+        return None
+
+    async def _turn_away(self, message: Message, notice: str, reason: str) -> None:
+        """A claimed message that will not be answered: say why (once per burst into a thread),
+        and settle it as rejected."""
+        if self.notices.should_say(reason, message.user_id, message.channel_id, message.thread_id):
+            await self.client.send_message(message.channel_id, message.thread_id, notice)
+        else:
+            log.info("%s: %s notice for %s already given in this thread",
+                     message.conversation_key, reason, message.message_id)
         await self.db.set_message_status(message.channel_id, message.message_id, "rejected")
         self.stats.record("rejected", 0.0)
 
@@ -159,7 +211,8 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         )
         if first:
             log.info("%s: %s is not admitted here", message.conversation_key, message.user_id)
-            await self.client.send_message(message.channel_id, message.thread_id, notice)
+            if self.notices.should_say("refused", message.user_id, message.channel_id, message.thread_id):
+                await self.client.send_message(message.channel_id, message.thread_id, notice)
             self.stats.record("rejected", 0.0)
 
     async def _wait_in_line(self, message: Message, settings: Settings) -> ReplyStream | None:
@@ -174,23 +227,39 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
             log.info("%s: busy, message %s queued (%d ahead)", key, message.message_id, waiting + 1)
             return reply
         notice = BUSY_NOTICE if self.config.thread_busy_policy == "reject" else QUEUE_FULL_NOTICE.format(waiting=waiting)
-        await self._turn_away(message, notice)
+        await self._turn_away(message, notice, "busy")
         log.info("%s: busy, message %s turned away", key, message.message_id)
         return None
 
     async def _answer(
-        self, message: Message, state: ThreadState, reply: ReplyStream | None, settings: Settings
+        self, message: Message, state: ThreadState, reply: ReplyStream | None, settings: Settings,
+        ticket: PersonTicket,
     ) -> str:
-        """Answer under the thread's lock; returns the journal status (answered or failed)."""
+        """Answer under the thread's lock, in the person's turn; returns the journal status."""
         key = message.conversation_key
         started = time.monotonic()
         fresh = reply is None
         reply = reply or self.client.reply_stream(
             message.channel_id, message.thread_id, live=settings.streaming, user_id=message.user_id
         )
+        shown = not fresh
+
+        async def wait_in_person_line(ahead: int) -> None:
+            nonlocal shown
+            limit = self.config.max_concurrent_per_person
+            log.info("%s: %s has %d answers in progress; message %s waits its turn (%d ahead)",
+                     key, message.user_id, limit, message.message_id, ahead)
+            status = PERSON_QUEUED_STATUS.format(limit=limit, ahead=ahead)
+            await (reply.progress(status) if shown else reply.start(status))
+            shown = True
+
         try:
-            if fresh:
+            # One person's burst waits in that person's own line, not in everyone's.
+            waited = await ticket.wait(wait_in_person_line)
+            if not shown:
                 await reply.start("Thinking…")
+            elif waited:
+                await reply.progress("Thinking…")
             await self.db.set_message_status(message.channel_id, message.message_id, "answering")
             await self.answer(message, state, reply, settings)
         except asyncio.CancelledError:
@@ -237,8 +306,8 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         log.info("feedback %s on %s:%s from %s", value, channel_id, message_ts, user_id)
 
     def gauges(self) -> tuple[int, int]:
-        """(answers in flight, conversations waiting for a model slot)."""
-        return len(self._tasks), self.model_slots.waiting
+        """(answers in flight, conversations waiting for a model slot or in a person's line)."""
+        return len(self._tasks), self.model_slots.waiting + self.person_lines.total_waiting
 
     async def recover(self, window_minutes: float) -> None:
         """At start: answer what a crash left unanswered, or say it was lost if it is too old."""

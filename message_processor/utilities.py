@@ -18,6 +18,10 @@ QUEUE_FULL_NOTICE = (
     "Send this one again once they are answered, or start a new thread."
 )
 QUEUED_STATUS = "Queued: I'll answer this right after the current answer in this thread."
+PERSON_QUEUED_STATUS = (
+    "Queued: you have {limit} answers in progress, so this one waits its turn "
+    "({ahead} of yours ahead of it)."
+)
 SHUTDOWN_NOTICE = (
     ":warning: I was restarted before I could finish this answer. "
     "Please send your message again in a minute."

@@ -204,7 +204,11 @@ class OpenAIClient:
             code = getattr(error, "code", "") or ""
             message = getattr(error, "message", None) or "the model reported a failure"
             kind_ = ErrorKind.RATE_LIMIT if "rate_limit" in code else ErrorKind.SERVER
-            raise ModelError(kind_, f"{code}: {message}" if code else message)
+            usage = getattr(event.response, "usage", None)
+            spent = None if usage is None else (
+                getattr(usage, "input_tokens", 0) or 0, getattr(usage, "output_tokens", 0) or 0
+            )
+            raise ModelError(kind_, f"{code}: {message}" if code else message, usage=spent)
         if kind == "error":
             message = getattr(event, "message", None) or "stream error"
             raise ModelError(ErrorKind.SERVER, message)

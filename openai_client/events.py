@@ -70,8 +70,13 @@ class ErrorKind(str, Enum):
 class ModelError(Exception):
     """A model call that did not produce an answer, classified for the person and the log."""
 
-    def __init__(self, kind: ErrorKind, detail: str, status: int | None = None) -> None:
+    def __init__(
+        self, kind: ErrorKind, detail: str, status: int | None = None,
+        usage: tuple[int, int] | None = None,
+    ) -> None:
         super().__init__(f"{kind.value}: {detail}")
         self.kind = kind
         self.detail = detail
         self.status = status
+        # (input, output) tokens the API reported for the failed call, if it said.
+        self.usage = usage

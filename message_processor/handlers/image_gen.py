@@ -62,10 +62,7 @@ class ImageGenerationMixin(ImageEditMixin, _Base):
         result = await asyncio.wait_for(
             self.ai.classify(model, ROUTER_PROMPT, question), self.config.openai_timeout_seconds,
         )
-        await self.db.record_usage(
-            message.user_id, message.channel_id, message.thread_id, model, "routing",
-            result.input_tokens, result.output_tokens,
-        )
+        await self.record_usage(message, model, "routing", result.input_tokens, result.output_tokens)
         word = result.word
         intent = word.split()[0].strip(".") if word else "text"
         if intent not in INTENTS:
@@ -137,9 +134,8 @@ class ImageGenerationMixin(ImageEditMixin, _Base):
                     )
                 image = await asyncio.wait_for(call, config.openai_timeout_seconds)
             data = image.data
-            await self.db.record_usage(
-                message.user_id, message.channel_id, message.thread_id, config.openai_image_model, "picture",
-                image.input_tokens, image.output_tokens,
+            await self.record_usage(
+                message, config.openai_image_model, "picture", image.input_tokens, image.output_tokens
             )
             await progress.progress_text("Uploading the picture…")
             await self.client.upload_file(

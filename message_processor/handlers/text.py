@@ -12,6 +12,7 @@ from message_processor.handlers.documents import DocumentsMixin
 from message_processor.handlers.vision import image_part
 from message_processor.progress import ModelSlots, ProgressIndicator
 from message_processor.thread_management import ThreadContextMixin
+from message_processor.usage import UsageMixin
 from message_processor.utilities import (
     build_instructions,
     incomplete_note,
@@ -22,6 +23,7 @@ from openai_client import Completed, ModelError, ModelRequest, TextDelta, ToolAc
 from openai_client.events import ErrorKind
 from settings import Settings
 from thread_manager import ThreadState
+from message_processor.budget import estimate_tokens
 from token_counter import Trimmed, input_budget, tokens_at_most, trim_turns
 
 if TYPE_CHECKING:
@@ -29,6 +31,15 @@ if TYPE_CHECKING:
     from openai_client import OpenAIClient
 
 log = logging.getLogger(__name__)
+
+
+def request_tokens(request: ModelRequest) -> int:
+    """What a request's input will cost, estimated (images not counted) for the budget."""
+    return estimate_tokens(request.instructions, *(
+        turn["content"] if isinstance(turn["content"], str)
+        else "".join(part.get("text", "") for part in turn["content"])
+        for turn in request.turns
+    ))
 
 
 def turn_input(turn: StoredMessage, text: str, images: dict[str, list[StoredImage]]) -> dict[str, Any]:
@@ -42,7 +53,7 @@ def turn_input(turn: StoredMessage, text: str, images: dict[str, list[StoredImag
     }
 
 
-class TextHandlerMixin(ThreadContextMixin, DocumentsMixin):
+class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin):
     config: Config
     ai: OpenAIClient
     model_slots: ModelSlots
@@ -66,6 +77,7 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin):
             history, user.timezone, settings, await self.context_images(message, state)
         )
 
+        self.hold_for_request(message, request_tokens(request))
         async with self.model_slots.slot(reply):
             progress = ProgressIndicator(reply, self.config.progress_update_seconds)
             progress.start(message.conversation_key)
@@ -74,13 +86,14 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin):
                     self._stream_answer(request, reply, progress, live=settings.streaming),
                     self.config.openai_timeout_seconds,
                 )
+            except ModelError as exc:
+                if exc.usage is not None:  # a failed call costs what the API says it did
+                    await self.record_usage(message, request.model, "answer", *exc.usage)
+                raise
             finally:
                 await progress.stop()
 
-        await self.db.record_usage(
-            message.user_id, message.channel_id, message.thread_id, request.model, "answer",
-            completed.input_tokens, completed.output_tokens,
-        )
+        await self.record_usage(message, request.model, "answer", completed.input_tokens, completed.output_tokens)
         if not text.strip():
             raise ModelError(ErrorKind.FAILED, "the model returned an empty answer")
         if completed.incomplete_reason:

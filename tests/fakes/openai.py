@@ -123,6 +123,10 @@ class FakeOpenAI(LoopbackServer):
         self.default = Reply()
         self.responder: Callable[[dict[str, Any]], Reply] | None = None
         self.in_flight = 0
+        # With `tag` set (body -> label), requests in flight are also counted per label.
+        self.tag: Callable[[dict[str, Any]], str] | None = None
+        self.in_flight_by: dict[str, int] = {}
+        self.peak_in_flight_by: dict[str, int] = {}
         self._queue: list[Reply] = []
         self._ids = itertools.count(1)
 
@@ -230,6 +234,10 @@ class FakeOpenAI(LoopbackServer):
             return refused
         reply = self._next_reply(body)
         self.in_flight += 1
+        label = self.tag(body) if self.tag is not None else None
+        if label is not None:
+            self.in_flight_by[label] = self.in_flight_by.get(label, 0) + 1
+            self.peak_in_flight_by[label] = max(self.peak_in_flight_by.get(label, 0), self.in_flight_by[label])
         try:
             if reply.hang:
                 await self._stopping.wait()
@@ -243,6 +251,8 @@ class FakeOpenAI(LoopbackServer):
             return self._cut(request)
         finally:
             self.in_flight -= 1
+            if label is not None:
+                self.in_flight_by[label] -= 1
 
     async def _sse(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -343,7 +353,7 @@ class FakeOpenAI(LoopbackServer):
             if reply.fail_after_chunks is not None and count >= reply.fail_after_chunks:
                 return self._cut(request)
             if reply.error_event_after_chunks is not None and count >= reply.error_event_after_chunks:
-                failed = self._response(rid, body, "failed", [], None)
+                failed = self._response(rid, body, "failed", [], usage if reply.usage else None)
                 failed["error"] = {"code": "server_error", "message": reply.error_message}
                 await send("response.failed", response=failed)
                 await response.write_eof()
