@@ -20,6 +20,10 @@ class FileTooLarge(DownloadError):
     """A shared file is over the size limit."""
 
 
+class UntrustedFileUrl(DownloadError):
+    """A shared file's address is not Slack's file host over https: the bot token stays home."""
+
+
 @dataclass(frozen=True)
 class Attachment:
     """A file someone shared with a message; downloaded only when the processor needs it."""

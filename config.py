@@ -64,6 +64,9 @@ class Config:
     stats_interval_seconds: float = 60.0
     health_port: int = 0
     log_level: str = "INFO"
+    # The Slack, OpenAI and HTTP libraries' level (their DEBUG lines print URLs, headers and
+    # payloads); never more verbose than log_level (log_redaction.library_level).
+    library_log_level: str = "INFO"
     stream_update_seconds: float = 1.0
     progress_update_seconds: float = 5.0
     thread_idle_seconds: float = 3600.0
@@ -288,6 +291,7 @@ def load_config(env: Mapping[str, str], require_slack: bool = True) -> Config:
         recovery_window_minutes=r.number("RECOVERY_WINDOW_MINUTES", Config.recovery_window_minutes, 0, 7 * 24 * 60),
         shutdown_grace_seconds=r.number("SHUTDOWN_GRACE_SECONDS", Config.shutdown_grace_seconds, 0, 600),
         log_level=r.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
+        library_log_level=r.choice("LIBRARY_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
         stream_update_seconds=r.number("STREAM_UPDATE_SECONDS", Config.stream_update_seconds, 0.05, 60),
         progress_update_seconds=r.number(
             "PROGRESS_UPDATE_SECONDS", Config.progress_update_seconds, 0.05, 600

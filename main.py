@@ -28,7 +28,7 @@ from data_care import DataCare
 from database import Database, DatabaseError
 from document_handler import DocumentParser, Limits
 from image_url_handler import ImageFetcher
-from log_redaction import RedactingFormatter
+from log_redaction import LIBRARY_LOGGERS, LibraryLevelFilter, RedactingFormatter, library_level
 from message_processor import MessageProcessor
 from message_processor.settings_store import SettingsStore
 from observability import serve_health
@@ -182,10 +182,20 @@ async def run(config: Config, console: bool = False) -> int:
     return 0
 
 
-def setup_logging(level: str, secrets: tuple[str, ...]) -> None:
+def setup_logging(level: str, secrets: tuple[str, ...], library: str = "INFO") -> None:
+    """One redacting handler on stderr; the libraries' loggers at `library_level(level, library)`.
+
+    `force`: a handler installed before this one (the openai SDK adds an unredacted one at
+    import when OPENAI_LOG is set) is replaced, so every line goes through the redaction.
+    """
+    quiet = library_level(level, library)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
-    logging.basicConfig(level=level, handlers=[handler])
+    handler.addFilter(LibraryLevelFilter(quiet))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    for name in LIBRARY_LOGGERS:  # their debug calls then return before formatting anything
+        logging.getLogger(name).setLevel(quiet)
+    log.debug("logging at %s, the libraries at %s (LIBRARY_LOG_LEVEL)", level, logging.getLevelName(quiet))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -210,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     level = config.log_level
     if args.console and level == "INFO":
         level = "WARNING"  # per-answer and stats lines would break up the conversation
-    setup_logging(level, config.secrets)
+    setup_logging(level, config.secrets, config.library_log_level)
     return asyncio.run(run(config, console=args.console))
 
 

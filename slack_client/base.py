@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from typing import Awaitable, Callable
-from urllib.parse import urlparse
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -55,7 +54,6 @@ class SlackBot(
         self.access = AccessPolicy.from_config(config)
         self.deliver = deliver
         self.is_active_thread = is_active_thread
-        self.api_host = urlparse(config.slack_api_url).hostname or ""
         self.bot_user_id = ""
         self.bot_id = ""
         self.team_id = ""
@@ -92,7 +90,9 @@ class SlackBot(
                 f"Slack rejected SLACK_BOT_TOKEN ({exc.response.get('error')}): {SETUP_HINT}"
             ) from exc
         self.bot_user_id, self.bot_id, self.team_id = auth["user_id"], auth["bot_id"], auth["team_id"]
-        self.app = AsyncApp(client=self.web)
+        # Named into the slack_bolt hierarchy: its listener loggers ("<name>:<function>") are
+        # then held at the libraries' level like the rest of Bolt (log_redaction.py).
+        self.app = AsyncApp(client=self.web, name="slack_bolt.app")
         self.register_listeners()
         # The socket client pings this often and reconnects when a ping goes unanswered or the
         # connection is found closed: an abrupt drop is noticed within about one interval.

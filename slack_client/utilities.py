@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -15,12 +15,41 @@ from base_client import (
     FileTooLarge,
     HistoryMessage,
     Role,
+    UntrustedFileUrl,
     UserInfo,
 )
 from slack_client.edited_reply import METADATA_EVENT, reply_metadata
 from slack_client.formatting.text import escape
 
+if TYPE_CHECKING:
+    from config import Config
+
 HISTORY_PAGE_SIZE = 200
+SLACK_FILE_HOST = "files.slack.com"
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a URL with no credentials in it; None when it cannot be read."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # an unclosed "[" or a port out of range: not a URL to trust
+        return None
+    if not parts.hostname or parts.username is not None or parts.password is not None:
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname.lower(), port if port is not None else {"https": 443, "http": 80}.get(scheme, 0)
+
+
+def is_slack_file_url(url: str, api_url: str) -> bool:
+    """Whether the bot token may go to `url`: https to files.slack.com, or the configured API.
+
+    The configured SLACK_API_URL (scheme, host and port) is trusted as it is: it is where the
+    token goes anyway (GovSlack, the loopback test bed). Anything else, `http://files.slack.com`
+    included, gets no token.
+    """
+    origin = _origin(url)
+    return origin is not None and origin in (("https", SLACK_FILE_HOST, 443), _origin(api_url))
 
 
 def strip_mention(text: str, bot_user_id: str) -> str:
@@ -52,7 +81,7 @@ class UtilitiesMixin:
     web: AsyncWebClient
     bot_user_id: str
     bot_id: str
-    api_host: str
+    config: Config
 
     async def get_user_info(self, user_id: str) -> UserInfo:
         response = await self.web.users_info(user=user_id)
@@ -91,19 +120,13 @@ class UtilitiesMixin:
                 closed += 1
         return closed
 
-    def is_slack_file_url(self, url: str) -> bool:
-        """The bot token may only ever go to Slack's own file host (redirects included)."""
-        parsed = urlparse(url)
-        host = parsed.hostname or ""
-        if host == self.api_host:  # GovSlack and the loopback test bed serve files there
-            return True
-        return parsed.scheme == "https" and host == "files.slack.com"
-
     async def download_file(self, attachment: Attachment, max_bytes: int) -> bytes:
         if attachment.size > max_bytes:
             raise FileTooLarge(f"{attachment.name} is {attachment.size} bytes (limit {max_bytes})")
-        if not self.is_slack_file_url(attachment.url):
-            raise DownloadError(f"refusing to send the bot token to {urlparse(attachment.url).hostname}")
+        if not is_slack_file_url(attachment.url, self.config.slack_api_url):
+            raise UntrustedFileUrl(
+                f"refusing to send the bot token to {attachment.url!r}: not https to {SLACK_FILE_HOST}"
+            )
         headers = {"Authorization": f"Bearer {self.web.token}"}
         timeout = aiohttp.ClientTimeout(total=60)
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from base_client import Attachment, BaseClient, DownloadError, FileTooLarge, ReplyStream
+from base_client import Attachment, BaseClient, DownloadError, FileTooLarge, ReplyStream, UntrustedFileUrl
 from document_handler import DocumentError
 
 if TYPE_CHECKING:
@@ -28,6 +28,9 @@ class DownloadMixin:
             return await self.client.download_file(attachment, limit)
         except FileTooLarge as exc:  # its declared size was wrong
             raise DocumentError(f"it is {too_big}") from exc
+        except UntrustedFileUrl as exc:  # a forged or odd file entry: the bot token was not sent
+            log.warning("download of %s refused: %s", attachment.name, exc)
+            raise DocumentError("its link is not Slack's file server, so I did not download it") from exc
         except DownloadError as exc:
             log.warning("download of %s failed: %s", attachment.name, exc)
             raise DocumentError("I couldn't download it from Slack; please share it again") from exc

@@ -98,6 +98,7 @@ class FakeSlack(LoopbackServer):
         self.envelopes: dict[str, dict[str, Any]] = {}
         self.acks: dict[str, Ack] = {}
         self.connections_opened = 0
+        self.tickets: list[str] = []  # every Socket Mode ticket handed out (none may be logged)
         self._sent_at: dict[str, float] = {}
         self._silent: set[int] = set()
         self._sockets: list[tuple[web.WebSocketResponse, asyncio.BaseTransport | None]] = []
@@ -472,7 +473,8 @@ class FakeSlack(LoopbackServer):
                 "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id}
 
     def _m_apps_connections_open(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"url": f"ws://127.0.0.1:{self._port}/link/?ticket={uuid.uuid4()}"}
+        self.tickets.append(str(uuid.uuid4()))
+        return {"url": f"ws://127.0.0.1:{self._port}/link/?ticket={self.tickets[-1]}"}
 
     def _bot_message(self, p: dict[str, Any], text: str) -> dict[str, Any]:
         message: dict[str, Any] = {"type": "message", "ts": self._new_ts(), "user": self.bot_user_id,

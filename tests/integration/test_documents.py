@@ -144,18 +144,32 @@ async def test_the_bot_token_never_goes_to_a_host_that_is_not_slack(
     elsewhere.router.add_get("/{name}", record)
     runner = web.AppRunner(elsewhere)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.2", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    # Another host, and the fake Slack's own host on another port: neither is the configured API.
+    sites = [web.TCPSite(runner, host, 0) for host in ("127.0.0.2", "127.0.0.1")]
+    for site in sites:
+        await site.start()
+    other_host, same_host = (
+        f"http://{h}:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        for h, site in zip(("127.0.0.2", "127.0.0.1"), sites)
+    )
+
+    def hostile(file_id: str, name: str, url: str) -> dict[str, object]:
+        return {"id": file_id, "name": name, "mimetype": "text/plain", "size": 12,
+                "url_private": url, "url_private_download": url}
+
     try:
         await start_bot()
-        hostile = {"id": "F0EVIL", "name": "notes.txt", "mimetype": "text/plain", "size": 12,
-                   "url_private": f"http://127.0.0.2:{port}/notes.txt",
-                   "url_private_download": f"http://127.0.0.2:{port}/notes.txt"}
-        ts = await slack.user_says("U0ALICE", "D0ALICE", "read my notes", files=[hostile])
+        files = [
+            hostile("F0EVIL", "notes.txt", f"{other_host}/notes.txt"),
+            hostile("F0PORT", "port.txt", f"{same_host}/port.txt"),
+            hostile("F0HTTP", "plain.txt", "http://files.slack.com/files-pri/T0/plain.txt"),
+            hostile("F0ODD", "odd.txt", "https://[files.slack.com/odd.txt"),
+        ]
+        ts = await slack.user_says("U0ALICE", "D0ALICE", "read my notes", files=files)
         [text] = await wait_replies(slack, "D0ALICE", ts)
     finally:
         await runner.cleanup()
 
     assert seen == []  # not even a request without the token
-    assert "I couldn't read notes.txt: I couldn't download it from Slack" in text
+    for name in ("notes.txt", "port.txt", "plain.txt", "odd.txt"):
+        assert f"I couldn't read {name}: its link is not Slack's file server, so I did not download it" in text

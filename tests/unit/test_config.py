@@ -75,3 +75,10 @@ def test_suggested_prompts() -> None:
     assert load_config({**VALID, "SUGGESTED_PROMPTS": "None"}).suggested_prompts == ()
     with pytest.raises(ConfigError, match="at most 4"):
         load_config({**VALID, "SUGGESTED_PROMPTS": "1;2;3;4;5"})
+
+
+def test_library_log_level() -> None:
+    assert load_config(VALID).library_log_level == "INFO"
+    assert load_config({**VALID, "LIBRARY_LOG_LEVEL": "Debug"}).library_log_level == "DEBUG"
+    with pytest.raises(ConfigError, match="LIBRARY_LOG_LEVEL='verbose' is not one of"):
+        load_config({**VALID, "LIBRARY_LOG_LEVEL": "verbose"})
