@@ -1,4 +1,4 @@
-"""Data care while the bot runs: online backups with retention, and forgetting old threads.
+"""Data care while the bot runs: online backups with retention, and forgetting old data.
 
 Backups use SQLite's online backup from a read-only connection (see `Database.backup_to`), so
 they are consistent while answers are being written, and land under a temporary name first: a
@@ -16,6 +16,7 @@ import time
 from datetime import datetime, timezone
 
 from database import Database
+from private_files import make_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,30 @@ def to_prune(names: list[str], keep: int) -> list[str]:
     return backups[: max(len(backups) - keep, 0)]
 
 
+def utc_day_start(now: float) -> float:
+    """The UTC midnight that began `now`'s day: the daily token budget counts usage since then."""
+    moment = datetime.fromtimestamp(now, timezone.utc)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def describe_deleted(deleted: dict[str, int]) -> str:
+    """'2 threads, 5 inbound_messages' for the log line: only the tables that lost rows."""
+    return ", ".join(f"{count} {table}" for table, count in deleted.items() if count)
+
+
 def newest_backup_time(names: list[str]) -> float | None:
     backups = backups_oldest_first(names)
     if not backups:
         return None
     stamp = BACKUP_NAME.match(backups[-1]).group(1)  # type: ignore[union-attr]
     return datetime.strptime(stamp, "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc).timestamp()
+
+
+def _remove_if_present(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        return  # the backup failed before creating it: nothing to clean up
 
 
 class DataCare:
@@ -59,11 +78,16 @@ class DataCare:
     async def backup_now(self) -> str:
         """Write one backup and prune the oldest beyond `keep`; returns its path."""
         assert self.backup_dir is not None
-        await asyncio.to_thread(os.makedirs, self.backup_dir, exist_ok=True)
+        await asyncio.to_thread(make_private_dir, self.backup_dir)  # 0700 if we create it
         path = os.path.join(self.backup_dir, backup_name(time.time()))
         partial = path + ".partial"
         started = time.monotonic()
-        await self.db.backup_to(partial)
+        try:
+            await self.db.backup_to(partial)
+        except BaseException:
+            # A half-written copy is still people's data, under a name pruning never matches.
+            await asyncio.to_thread(_remove_if_present, partial)
+            raise
         await asyncio.to_thread(os.replace, partial, path)
         for name in to_prune(await self._listing(), self.keep):
             await asyncio.to_thread(os.remove, os.path.join(self.backup_dir, name))
@@ -92,17 +116,20 @@ class DataCare:
                           self.backup_dir, exc, self.interval)
                 await asyncio.sleep(self.interval)
 
-    async def forget_old_threads(self) -> int:
-        before = time.time() - self.retention_days * 86400
-        deleted = await self.db.delete_idle_threads(before)
-        if deleted:
-            log.info("retention: deleted %d threads idle for over %g days", deleted, self.retention_days)
+    async def forget_old_data(self) -> dict[str, int]:
+        """Delete what is older than RETENTION_DAYS (see `Database.delete_expired`)."""
+        now = time.time()
+        deleted = await self.db.delete_expired(
+            now - self.retention_days * 86400, keep_usage_since=utc_day_start(now)
+        )
+        if any(deleted.values()):
+            log.info("retention: deleted %s (older than %g days)", describe_deleted(deleted), self.retention_days)
         return deleted
 
     async def run_retention(self) -> None:
         while True:
             try:
-                await self.forget_old_threads()
+                await self.forget_old_data()
             except sqlite3.Error as exc:
                 log.error("retention cleanup failed: %s", exc)
             await asyncio.sleep(RETENTION_CHECK_SECONDS)

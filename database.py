@@ -19,6 +19,7 @@ from typing import Any, Iterable
 import aiosqlite
 
 from base_client import Role, UserInfo
+from private_files import make_private_dir, make_private_file
 
 log = logging.getLogger(__name__)
 
@@ -200,9 +201,14 @@ class Database:
 
     async def open(self) -> None:
         if self._path != ":memory:":
-            await asyncio.to_thread(Path(self._path).parent.mkdir, parents=True, exist_ok=True)
+            # Private whatever the umask: folder 0700 if we create it, the file 0600 before
+            # SQLite opens it, so the -wal and -shm it creates are 0600 too (private_files.py).
+            await asyncio.to_thread(make_private_dir, Path(self._path).parent)
+            await asyncio.to_thread(make_private_file, self._path)
         self._conn = await aiosqlite.connect(self._path, isolation_level=None)
         self._conn.row_factory = aiosqlite.Row
+        # Deleted rows are overwritten with zeros, not left in free pages of the file.
+        await self._conn.execute("PRAGMA secure_delete=ON")
         await self._conn.execute("PRAGMA journal_mode=WAL")
         # With WAL, NORMAL syncs at checkpoints, not at every commit: a crash or kill -9 loses
         # nothing (the WAL is written), only a power cut may drop the last transactions.
@@ -518,6 +524,8 @@ class Database:
         that is one read transaction, so the bot's own connection (and its writes) never wait
         for it, and no write restarts it.
         """
+        # 0600 before a byte of data lands in it (and its rollback journal takes the same mode).
+        await asyncio.to_thread(make_private_file, path)
         source = await aiosqlite.connect(Path(self._path).resolve().as_uri() + "?mode=ro", uri=True)
         try:
             target = await aiosqlite.connect(path)
@@ -528,10 +536,52 @@ class Database:
         finally:
             await source.close()
 
-    async def delete_idle_threads(self, before: float) -> int:
-        """Forget threads idle since `before`, with their turns, images and settings (cascade)."""
+    async def delete_expired(self, before: float, keep_usage_since: float) -> dict[str, int]:
+        """Forget what is older than `before`; returns how many rows went, per table.
+
+        A thread is one unit: idle since `before`, it goes with its turns (files' text
+        included), images and settings (cascade), and with the answers, feedback and usage
+        recorded in it, even younger ones (a late click). Journal rows, answers, feedback and
+        usage older than `before` go whatever their thread. Usage since `keep_usage_since`
+        stays: the daily budget counts it. A person's cached name and own defaults go once
+        they were not seen since `before`: no journal row left, no name refreshed, no welcome.
+        The journal is cut by age only: a fresh row is a delivery still deduplicated, or a
+        message in flight in an old thread that has not touched the thread yet.
+        """
+        of_expired_thread = (
+            "(channel_id, thread_ts) IN "
+            "(SELECT channel_id, thread_ts FROM threads WHERE last_activity < :before)"
+        )
+        unseen = (
+            "user_id NOT IN (SELECT user_id FROM inbound_messages)"  # the journal is pruned first
+        )
+        statements = {  # in order: each before the rows it looks up go
+            "feedback": "DELETE FROM feedback WHERE created_at < :before OR (channel_id, message_ts) "
+                        f"IN (SELECT channel_id, message_ts FROM answers WHERE {of_expired_thread})",
+            "answers": f"DELETE FROM answers WHERE created_at < :before OR {of_expired_thread}",
+            "usage": "DELETE FROM usage WHERE created_at < :keep_usage_since "
+                     f"AND (created_at < :before OR {of_expired_thread})",
+            "inbound_messages": "DELETE FROM inbound_messages WHERE updated_at < :before",
+            "threads": "DELETE FROM threads WHERE last_activity < :before",
+            "users": "DELETE FROM users "
+                     f"WHERE MAX(updated_at, COALESCE(welcomed_at, 0)) < :before AND {unseen}",
+            "user_settings": f"DELETE FROM user_settings WHERE updated_at < :before AND {unseen} "
+                             "AND user_id NOT IN (SELECT user_id FROM users)",
+        }
+        params = {"before": before, "keep_usage_since": keep_usage_since}
+        deleted: dict[str, int] = {}
         async with self._write_lock:
-            cursor = await self.conn.execute("DELETE FROM threads WHERE last_activity < ?", (before,))
-            await self.conn.execute("DELETE FROM inbound_messages WHERE updated_at < ?", (before,))
-            await self.conn.execute("DELETE FROM answers WHERE created_at < ?", (before,))
-            return cursor.rowcount
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for table, sql in statements.items():
+                    cursor = await self.conn.execute(sql, params)
+                    deleted[table] = cursor.rowcount
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            await self.conn.execute("COMMIT")
+            if any(deleted.values()):
+                # The old page images also sit in the WAL until it is overwritten: fold it into
+                # the (zeroed) file and truncate it now.
+                await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return deleted

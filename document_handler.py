@@ -2,7 +2,10 @@
 
 Parsing is CPU work in pure-Python libraries that hold the GIL, so it never runs on the event
 loop, nor in a thread: `DocumentParser` runs this file as a short-lived worker process per
-document (bytes on stdin, JSON on stdout) with a memory cap, and kills it at the time limit.
+document (bytes on stdin, JSON on stdout) and kills it at the time limit. The worker is
+sandboxed, since a document is whatever a stranger uploaded: an environment without the bot's
+tokens or keys, and limits on memory, CPU time, processes and file size set before it reads a
+byte of the document.
 Every way a file can be unreadable becomes a `DocumentError` whose reason a person can read.
 """
 
@@ -13,13 +16,15 @@ import base64
 import io
 import json
 import logging
+import math
+import os
 import struct
 import sys
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,14 @@ TEXT_EXTENSIONS = {
     "zsh", "ps1", "r", "scala", "lua", "pl", "dockerfile", "makefile", "env", "tf", "vue",
 }
 WORKER_MEMORY_BYTES = 1024 * 1024 * 1024
+# The parent kills the worker at the timeout; the CPU limit ends it even if the parent is gone.
+WORKER_CPU_MARGIN_SECONDS = 5
+# It writes no files (its result goes to a pipe, which this does not limit) and starts no
+# process or thread. RLIMIT_NPROC counts every process of the account and root is exempt.
+WORKER_MAX_FILE_BYTES = 0
+WORKER_MAX_PROCESSES = 0
+# All of the worker's environment, from the bot's: what Python needs to start and decode names.
+WORKER_ENV_KEYS = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "PYTHONPATH", "PYTHONHOME")
 # A .docx is a zip: refuse archives that would inflate past this, or by more than this ratio.
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 MAX_ZIP_RATIO = 100
@@ -219,6 +232,46 @@ def extract(name: str, mimetype: str, data: bytes, limits: Limits) -> Extracted:
     return extracted
 
 
+def worker_environment(parent: Mapping[str, str]) -> dict[str, str]:
+    """The worker's whole environment: what Python needs, never the bot's tokens or keys.
+
+    An allow list, so a secret added to the bot's environment later stays out as well.
+    """
+    env = {key: parent[key] for key in WORKER_ENV_KEYS if key in parent}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # no .pyc files: it may write no files at all
+    return env
+
+
+def worker_cpu_seconds(timeout: float) -> int:
+    return math.ceil(timeout) + WORKER_CPU_MARGIN_SECONDS
+
+
+def worker_limits(cpu_seconds: int) -> dict[str, int]:
+    """The worker's resource limits by `resource` name, each set as soft = hard."""
+    return {
+        "RLIMIT_AS": WORKER_MEMORY_BYTES,
+        "RLIMIT_CPU": cpu_seconds,
+        "RLIMIT_FSIZE": WORKER_MAX_FILE_BYTES,
+        "RLIMIT_NPROC": WORKER_MAX_PROCESSES,
+        "RLIMIT_CORE": 0,  # a crash leaves no core file with the document in it
+    }
+
+
+def worker_result(name: str, returncode: int | None, out: bytes, err: bytes) -> Extracted:
+    """What a finished worker produced, or the `DocumentError` it amounts to."""
+    if err:
+        log.warning("document worker for %s: %s", name, err.decode(errors="replace")[-2000:])
+    if returncode == MEMORY_EXIT:
+        raise DocumentError("it needs more memory to read than I allow for one file")
+    if returncode != 0 or not out:
+        raise DocumentError("the file is damaged or in a form I can't read")
+    result = json.loads(out)
+    if "error" in result:
+        raise DocumentError(result["error"])
+    images = tuple((mimetype, data) for mimetype, data in result.pop("images", ()))
+    return Extracted(**result, images=images)
+
+
 class DocumentParser:
     """Runs `extract` in a worker process per document, a few at a time, killed at the limit."""
 
@@ -229,12 +282,7 @@ class DocumentParser:
 
     async def parse(self, name: str, mimetype: str, data: bytes) -> Extracted:
         async with self._slots:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, str(Path(__file__).resolve()), name, mimetype,
-                json.dumps(asdict(self._limits)),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
+            process = await self.start_worker(name, mimetype)
             try:
                 out, err = await asyncio.wait_for(process.communicate(data), self._timeout)
             except TimeoutError:
@@ -244,17 +292,16 @@ class DocumentParser:
             except asyncio.CancelledError:
                 await self._kill(process)
                 raise
-        if err:
-            log.warning("document worker for %s: %s", name, err.decode(errors="replace")[-2000:])
-        if process.returncode == MEMORY_EXIT:
-            raise DocumentError("it needs more memory to read than I allow for one file")
-        if process.returncode != 0 or not out:
-            raise DocumentError("the file is damaged or in a form I can't read")
-        result = json.loads(out)
-        if "error" in result:
-            raise DocumentError(result["error"])
-        images = tuple((mimetype, data) for mimetype, data in result.pop("images", ()))
-        return Extracted(**result, images=images)
+        return worker_result(name, process.returncode, out, err)
+
+    async def start_worker(self, name: str, mimetype: str) -> asyncio.subprocess.Process:
+        """A sandboxed worker for one document, waiting for its bytes on stdin."""
+        return await asyncio.create_subprocess_exec(
+            sys.executable, str(Path(__file__).resolve()), name, mimetype,
+            json.dumps(asdict(self._limits)), str(worker_cpu_seconds(self._timeout)),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=worker_environment(os.environ),
+        )
 
     @staticmethod
     async def _kill(process: asyncio.subprocess.Process) -> None:
@@ -263,11 +310,25 @@ class DocumentParser:
             await process.wait()
 
 
-def _worker() -> None:
-    """Entry point of the worker process: argv name, mimetype, limits; stdin bytes; stdout JSON."""
+def _confine(cpu_seconds: int) -> None:
+    """Set this worker's limits, in the worker itself: a `preexec_fn` is unsafe in the bot,
+    whose other threads (aiosqlite's, `to_thread`'s) may hold locks at the fork.
+
+    A limit never goes above the hard limit the bot itself runs under.
+    """
     import resource
 
-    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
+    for name, value in worker_limits(cpu_seconds).items():
+        limit = getattr(resource, name)
+        _, hard = resource.getrlimit(limit)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(limit, (value, value))
+
+
+def _worker() -> None:
+    """Entry point of the worker process: argv name, mimetype, limits, CPU seconds; stdin bytes;
+    stdout JSON. Confined first, before it reads the document."""
+    _confine(int(sys.argv[4]))
     name, mimetype, limits = sys.argv[1], sys.argv[2], Limits(**json.loads(sys.argv[3]))
     data = sys.stdin.buffer.read()
     try:

@@ -1,16 +1,22 @@
-"""Backups open and hold the data; only our oldest backups are pruned; old threads are forgotten."""
+"""Backups open and hold the data, privately; only our oldest backups are pruned; old data is
+forgotten, table by table, and leaves no trace in the files."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
-from base_client import Role
-from data_care import DataCare, backup_name, newest_backup_time, to_prune
-from database import Database, StoredMessage
+from base_client import Role, UserInfo
+from data_care import DataCare, backup_name, describe_deleted, newest_backup_time, to_prune, utc_day_start
+from database import Database, StoredImage, StoredMessage
+
+DAY = 86400.0
 
 
 @pytest.fixture
@@ -65,19 +71,134 @@ async def test_a_backup_is_due_at_once_without_one_then_after_the_interval(db: D
     assert 590 < await care._seconds_until_due() <= 600
 
 
-async def test_retention_forgets_idle_threads_with_their_turns_but_keeps_usage(db: Database) -> None:
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def mode(path: Path | str) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+async def test_backups_and_their_folder_are_private_whatever_the_umask(
+    db: Database, tmp_path: Path, umask_022: None
+) -> None:
+    folder = tmp_path / "deep" / "backups"
+    care = DataCare(db, str(folder), keep=2, interval_seconds=3600, retention_days=0)
+
+    path = await care.backup_now()
+
+    assert (mode(folder.parent), mode(folder), mode(path)) == (0o700, 0o700, 0o600)
+
+
+async def test_a_failed_backup_leaves_no_partial_copy_behind(tmp_path: Path) -> None:
+    never_opened = Database(str(tmp_path / "missing.db"))  # the read-only source cannot open
+    folder = tmp_path / "backups"
+    care = DataCare(never_opened, str(folder), keep=2, interval_seconds=3600, retention_days=0)
+
+    with pytest.raises(sqlite3.Error):
+        await care.backup_now()
+
+    assert list(folder.iterdir()) == []
+
+
+async def _set(db: Database, sql: str, *params: object) -> None:
+    await db.conn.execute(sql, params)
+
+
+async def test_retention_empties_every_table_of_old_rows_and_keeps_new_ones(db: Database) -> None:
+    now = time.time()
+    old, cutoff = now - 40 * DAY, now - 30 * DAY
+    image = StoredImage("cat.png", "image/png", b"png")
+    # An idle thread, and one still in use; each with a turn, an image and its settings.
+    for ts in ("1.1", "2.2"):
+        thread = await db.ensure_thread("C1", ts)
+        await db.add_messages(thread, [StoredMessage(Role.USER, f"turn in {ts}")])
+        await db.add_images(thread, ts, [image])
+        await db.save_thread_settings("C1", ts, {"model": "m"}, "U1")
+    await _set(db, "UPDATE threads SET last_activity = ? WHERE thread_ts = '1.1'", old)
+    # Answers: one in the idle thread, one long ago and one today in the thread in use.
+    await db.record_answer("C1", "1.5", "1.1", "U1", "m", {})
+    await db.record_answer("C1", "2.4", "2.2", "U1", "m", {})
+    await db.record_answer("C1", "2.5", "2.2", "U1", "m", {})
+    await _set(db, "UPDATE answers SET created_at = ? WHERE message_ts IN ('1.5', '2.4')", old)
+    # Feedback: a late click on the idle thread's answer, one long ago, one today.
+    await db.record_feedback("C1", "1.5", "U2", "good")
+    await db.record_feedback("C1", "2.5", "U2", "bad")
+    await db.record_feedback("C1", "2.5", "U3", "good")
+    await _set(db, "UPDATE feedback SET created_at = ? WHERE user_id = 'U3'", old)
+    # Usage: long ago; today; and the idle thread's, from today (the budget's) and from before.
+    for ts, created in (("2.2", old), ("2.2", now), ("1.1", now), ("1.1", now - 2 * DAY)):
+        await db.record_usage("U1", "C1", ts, "m", "answer", 10, 5)
+        await _set(db, "UPDATE usage SET created_at = ? WHERE id = last_insert_rowid()", created)
+    # The journal: an old row, and a new one (in the idle thread: a message still in flight).
+    await db.claim_message("C1", "0.9", "0.9", "UGONE", "long ago", "Ev0")
+    await _set(db, "UPDATE inbound_messages SET updated_at = ?", old)
+    await db.claim_message("C1", "1.9", "1.1", "UBACK", "just now", "Ev1")
+    # People: gone; seen today; cached long ago but in the journal since; only welcomed today.
+    for user in ("UGONE", "UNEW", "UBACK"):
+        await db.save_user(UserInfo(user, user.lower(), "UTC"))
+        await db.save_user_settings(user, {"model": "m"})
+    await _set(db, "UPDATE users SET updated_at = ? WHERE user_id IN ('UGONE', 'UBACK')", old)
+    await _set(db, "UPDATE user_settings SET updated_at = ?", old)
+    assert await db.mark_welcomed("UWELCOMED")
+    await db.save_workspace_settings({"model": "m"}, "UADMIN")
+
+    deleted = await db.delete_expired(cutoff, keep_usage_since=now - DAY)
+
+    assert deleted == {
+        "feedback": 2, "answers": 2, "usage": 2, "inbound_messages": 1, "threads": 1,
+        "users": 1, "user_settings": 1,
+    }
+
+    async def left(sql: str, *params: object) -> list[tuple[object, ...]]:
+        return [tuple(row) for row in await db.conn.execute_fetchall(sql, params)]
+
+    assert await left("SELECT thread_ts FROM threads") == [("2.2",)]
+    assert await left("SELECT text FROM messages") == [("turn in 2.2",)]
+    assert await left("SELECT slack_ts FROM images") == [("2.2",)]
+    assert await left("SELECT COUNT(*) FROM thread_settings") == [(1,)]
+    assert await left("SELECT message_ts FROM answers") == [("2.5",)]
+    assert await left("SELECT message_ts, user_id FROM feedback") == [("2.5", "U2")]
+    assert await left("SELECT thread_ts, created_at = ? FROM usage ORDER BY id", now) == [("2.2", 1), ("1.1", 1)]
+    assert await left("SELECT message_ts FROM inbound_messages") == [("1.9",)]
+    assert await left("SELECT user_id FROM users ORDER BY user_id") == [("UBACK",), ("UNEW",), ("UWELCOMED",)]
+    assert await left("SELECT user_id FROM user_settings ORDER BY user_id") == [("UBACK",), ("UNEW",)]
+    assert await db.workspace_settings() == {"model": "m"}  # the admins' configuration stays
+
+
+async def test_retention_keeps_todays_usage_of_a_forgotten_thread_for_the_budget(db: Database) -> None:
     old = await db.ensure_thread("C1", "1.1")
     await db.add_messages(old, [StoredMessage(Role.USER, "long ago")])
     await db.record_usage("U1", "C1", "1.1", "m", "answer", 10, 5)
-    await db.conn.execute("UPDATE threads SET last_activity = ? WHERE id = ?", (time.time() - 40 * 86400, old))
-    recent = await db.ensure_thread("C1", "2.2")
-    await db.add_messages(recent, [StoredMessage(Role.USER, "today")])
+    await db.conn.execute("UPDATE threads SET last_activity = ? WHERE id = ?", (time.time() - 40 * DAY, old))
     care = DataCare(db, None, keep=0, interval_seconds=3600, retention_days=30)
 
-    assert await care.forget_old_threads() == 1
+    deleted = await care.forget_old_data()
 
-    assert await db.thread_id("C1", "1.1") is None
-    assert [m.text for m in await db.thread_messages(recent)] == ["today"]
-    async with db.conn.execute("SELECT COUNT(*) FROM messages") as cursor:
-        assert (await cursor.fetchone())[0] == 1  # the old thread's turns went with it
-    assert await db.tokens_used("U1", 0) == 15
+    assert deleted["threads"] == 1 and await db.thread_id("C1", "1.1") is None
+    assert await db.tokens_used("U1", utc_day_start(time.time())) == 15
+    assert describe_deleted(deleted) == "1 threads"
+
+
+async def test_what_retention_deletes_leaves_no_trace_in_the_files(db: Database, tmp_path: Path) -> None:
+    in_file, in_wal = b"the launch code is 7431-TANGERINE", b"the vault opens with 9902-PLUM"
+    kept = await db.ensure_thread("C1", "2.2")  # its turns share the pages: they are not emptied
+    await db.add_messages(kept, [StoredMessage(Role.USER, "still here")])
+    thread = await db.ensure_thread("C1", "1.1")
+    await db.add_messages(thread, [StoredMessage(Role.USER, in_file.decode())])
+    await db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # this one reaches the main file
+    await db.add_messages(thread, [StoredMessage(Role.USER, in_wal.decode())])  # this one only the WAL
+    await db.add_messages(kept, [StoredMessage(Role.USER, "and here")])
+    await db.conn.execute("UPDATE threads SET last_activity = 0 WHERE id = ?", (thread,))
+    main, wal = tmp_path / "bot.db", tmp_path / "bot.db-wal"
+    assert in_file in main.read_bytes() and in_wal in wal.read_bytes()
+
+    await db.delete_expired(time.time() - 3600, keep_usage_since=time.time())
+
+    assert [m.text for m in await db.thread_messages(kept)] == ["still here", "and here"]
+    for path in (main, wal):
+        content = path.read_bytes()
+        assert in_file not in content and in_wal not in content, path.name

@@ -1,8 +1,13 @@
-"""Persistence: pragmas, versioned migrations, the journal that deduplicates."""
+"""Persistence: pragmas, private files, versioned migrations, the journal that deduplicates."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sqlite3
+import stat
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -17,6 +22,58 @@ async def db(tmp_path: Path):
     await db.open()
     yield db
     await db.close()
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask, which makes new files readable by every account: what we must beat."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_the_database_its_wal_and_its_folder_are_private_whatever_the_umask(
+    tmp_path: Path, umask_022: None
+) -> None:
+    path = tmp_path / "data" / "bot.db"
+    db = Database(str(path))
+    await db.open()
+    try:
+        await db.ensure_thread("C1", "1.1")  # a write, so the WAL holds frames
+        files = {p.name: mode(p) for p in (path.parent, path, Path(f"{path}-wal"), Path(f"{path}-shm"))}
+        assert files == {"data": 0o700, "bot.db": 0o600, "bot.db-wal": 0o600, "bot.db-shm": 0o600}
+        async with db.conn.execute("PRAGMA secure_delete") as cursor:
+            assert (await cursor.fetchone())[0] == 1
+    finally:
+        await db.close()
+
+
+async def test_files_an_older_version_left_readable_are_made_private(
+    tmp_path: Path, umask_022: None
+) -> None:
+    running = sqlite3.connect(tmp_path / "bot.db")
+    running.execute("PRAGMA journal_mode=WAL")
+    running.execute("CREATE TABLE t (x)")
+    running.commit()
+    crashed = tmp_path / "crashed"  # the three files as a kill -9 leaves them, at 0644
+    crashed.mkdir()
+    for name in ("bot.db", "bot.db-wal", "bot.db-shm"):
+        shutil.copy(tmp_path / name, crashed / name)
+    running.close()
+    assert mode(crashed / "bot.db-wal") == 0o644
+    db = Database(str(crashed / "bot.db"))
+    await db.open()
+    try:
+        assert {p.name: mode(p) for p in crashed.iterdir()} == {
+            "bot.db": 0o600, "bot.db-wal": 0o600, "bot.db-shm": 0o600,
+        }
+        assert mode(crashed) == 0o755  # a folder that was there is not ours to change
+    finally:
+        await db.close()
 
 
 async def test_wal_foreign_keys_and_schema_version(db: Database) -> None:

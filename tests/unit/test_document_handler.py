@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from document_handler import DocumentError, Limits, extract, kind_of
+from document_handler import DocumentError, Limits, extract, kind_of, worker_environment
 from image_url_handler import sniff_image
 from tests.documents import make_docx, make_pdf, make_scanned_pdf, make_zip_bomb
 
@@ -60,3 +60,13 @@ def test_a_scanned_pdf_yields_its_page_images() -> None:
     assert len(result.images) == 5  # bounded
     mimetype, encoded = result.images[0]
     assert mimetype == "image/png" and sniff_image(base64.b64decode(encoded)) == "image/png"
+
+
+def test_the_worker_environment_is_an_allow_list() -> None:
+    parent = {
+        "PATH": "/usr/bin", "LANG": "C.UTF-8", "HOME": "/home/bot", "SLACK_BOT_TOKEN": "xoxb-1",
+        "OPENAI_API_KEY": "sk-1", "DATABASE_URL": "sqlite:///data/bot.db",
+    }
+    assert worker_environment(parent) == {
+        "PATH": "/usr/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+    }
