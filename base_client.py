@@ -124,9 +124,13 @@ class ReplyStream(ABC):
 class BaseClient(ABC):
     """What the processor needs from a chat platform, and what `main.py` starts and stops."""
 
+    async def connect(self) -> None:
+        """Get ready to post (credentials checked) without receiving messages yet; crash
+        recovery runs between this and `start`. Nothing to do for a client without a server."""
+
     @abstractmethod
     async def start(self) -> None:
-        """Connect and begin delivering messages."""
+        """Begin delivering messages (connecting first, if `connect` was not called)."""
 
     @abstractmethod
     async def stop_receiving(self) -> None:

@@ -230,6 +230,11 @@ class ConsoleClient(BaseClient):
             )
         self._session = asyncio.create_task(self._run_session(), name="console-session")
 
+    @property
+    def lines_waiting(self) -> int:
+        """Lines read but not yet taken by the session (end of input counts as one)."""
+        return self._lines.qsize()
+
     async def socket_connected(self) -> bool:
         return True  # no connection to lose: the health endpoint reports the console as up
 

@@ -34,6 +34,7 @@ from message_processor.settings_store import SettingsStore
 from observability import serve_health
 from openai_client import OpenAIClient
 from slack_client import SlackBot, SlackStartError
+from supervision import JobFactory, Supervisor
 from thread_manager import ThreadManager
 
 log = logging.getLogger("assistant")
@@ -80,7 +81,8 @@ class AssistantApp:
             self.db, config.backup_path, config.backup_keep, config.backup_interval_hours * 3600,
             config.retention_days,
         )
-        self._background: list[asyncio.Task[None]] = []
+        # Owns the background jobs: restarted when they fail, cancelled in stop().
+        self.supervisor = Supervisor()
         self._health: web.AppRunner | None = None
         self._closed = False
 
@@ -105,35 +107,38 @@ class AssistantApp:
 
     async def start(self) -> None:
         await self.db.open()
-        await self.client.start()
+        # The Web API first: recovery reads and tidies threads before any new event can arrive,
+        # so nothing this process posts can be mistaken for a dead process's leftovers.
+        await self.client.connect()
         if not self.console:
             # The journal's leftovers are Slack messages: the console must not answer (or steal)
             # them, and a console run has nothing to recover (its person left with it).
             await self.processor.recover(self.config.recovery_window_minutes)
+        await self.client.start()
         stats = self.processor.stats
         overdue_after = self.config.openai_timeout_seconds + 30
-        tasks = {
-            "thread-maintenance": self.threads.maintain(MAINTENANCE_SECONDS, overdue_after),
-            "loop-lag": stats.watch_loop(),
-            "stats-line": stats.report(self.config.stats_interval_seconds, self.processor.gauges),
+        jobs: dict[str, JobFactory] = {
+            "thread-maintenance": lambda: self.threads.maintain(MAINTENANCE_SECONDS, overdue_after),
+            "loop-lag": stats.watch_loop,
+            "stats-line": lambda: stats.report(self.config.stats_interval_seconds, self.processor.gauges),
         }
         if self.data_care.backup_dir:
-            tasks["backups"] = self.data_care.run_backups()
+            jobs["backups"] = self.data_care.run_backups
         if self.data_care.retention_days:
-            tasks["retention"] = self.data_care.run_retention()
-        self._background = [asyncio.create_task(job, name=name) for name, job in tasks.items()]
+            jobs["retention"] = self.data_care.run_retention
+        for name, factory in jobs.items():
+            self.supervisor.start(name, factory)
         if self.config.health_port:
-            self._health = await serve_health(self.config.health_port, stats, self.client.socket_connected)
+            self._health = await serve_health(
+                self.config.health_port, stats, self.client.socket_connected, self.supervisor
+            )
 
     async def stop(self) -> None:
         log.info("shutting down")
         await self.client.stop_receiving()
         await self.processor.shutdown(self.config.shutdown_grace_seconds)
         self._closed = True
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        self._background.clear()
+        await self.supervisor.stop()
         if self._health is not None:
             await self._health.cleanup()
             self._health = None

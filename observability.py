@@ -1,4 +1,5 @@
-"""What an operator watches: a periodic stats line, event-loop lag, an optional health endpoint."""
+"""What an operator watches: a periodic stats line, event-loop lag, an optional health endpoint
+(which also reports background jobs that keep failing, see supervision.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections import Counter, deque
 from typing import Awaitable, Callable
 
 from aiohttp import web
+
+from supervision import Supervisor
 
 log = logging.getLogger("assistant.stats")
 
@@ -61,20 +64,24 @@ class Stats:
 
 
 async def serve_health(
-    port: int, stats: Stats, socket_connected: Callable[[], Awaitable[bool]]
+    port: int, stats: Stats, socket_connected: Callable[[], Awaitable[bool]],
+    jobs: Supervisor | None = None,
 ) -> web.AppRunner:
-    """GET /health: 200 when the Slack socket is up and the loop keeps time, else 503 (for PM2
-    or a monitor). Listens on 127.0.0.1 only."""
+    """GET /health: 200 when the Slack socket is up, the loop keeps time and no background job
+    keeps failing, else 503 (for PM2 or a monitor). Listens on 127.0.0.1 only."""
 
     async def health(_: web.Request) -> web.Response:
         connected = await socket_connected()
-        healthy = connected and stats.loop_lag < STALLED_LAG_SECONDS
+        failing = jobs.failing() if jobs is not None else []
+        healthy = connected and stats.loop_lag < STALLED_LAG_SECONDS and not failing
         body = {
             "status": "ok" if healthy else "unhealthy",
             "socket_connected": connected,
             "loop_lag_ms": round(stats.loop_lag * 1000),
             "answered": stats.outcomes["answered"],
             "failed": stats.outcomes["failed"],
+            "failing_jobs": failing,
+            "jobs": {s.name: s.as_dict() for s in jobs.statuses()} if jobs is not None else {},
         }
         return web.json_response(body, status=200 if healthy else 503)
 

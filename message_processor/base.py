@@ -32,7 +32,7 @@ from message_processor.utilities import (
 from observability import Stats
 from openai_client import ModelError, OpenAIClient
 from settings import Settings
-from thread_manager import ThreadManager, ThreadState
+from thread_manager import ThreadManager, ThreadState, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -136,25 +136,26 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
                 self.budget.release(reservation)
                 self.reservations.pop((message.channel_id, message.message_id), None)
 
-    async def _take_turn(self, message: Message, received: float, ticket: PersonTicket) -> None:
+    async def _take_turn(self, message: Message, received: float, turn: PersonTicket) -> None:
         """Under the thread's lock (waiting for it, or turned away), answer and settle the journal."""
         key = message.conversation_key
         settings = await self.settings.effective(message.user_id, message.channel_id, message.thread_id)
         reply: ReplyStream | None = None
         state = await self.threads.try_acquire(key)
         if state is None:
-            reply = await self._wait_in_line(message, settings)
-            if reply is None:
+            queued = await self._wait_in_line(message, settings)
+            if queued is None:
                 return
+            place, reply = queued
             try:
-                state = await self.threads.acquire_queued(key)
+                state = await place.wait()
             except asyncio.CancelledError:
                 await self._tell(reply, SHUTDOWN_NOTICE)
                 await asyncio.shield(self.db.set_message_status(message.channel_id, message.message_id, "interrupted"))
                 raise
         status = "failed"
         try:
-            status = await self._answer(message, state, reply, settings, ticket)
+            status = await self._answer(message, state, reply, settings, turn)
         except asyncio.CancelledError:
             status = "interrupted"
             raise
@@ -215,21 +216,35 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
                 await self.client.send_message(message.channel_id, message.thread_id, notice)
             self.stats.record("rejected", 0.0)
 
-    async def _wait_in_line(self, message: Message, settings: Settings) -> ReplyStream | None:
-        """Busy thread: queue (with a visible status) or say so; None means not answered."""
+    async def _wait_in_line(
+        self, message: Message, settings: Settings
+    ) -> tuple[Ticket, ReplyStream] | None:
+        """Busy thread: queue (with a visible status) or say so; None means not answered.
+
+        The place in line is taken before anything is awaited: a burst into one busy thread
+        sees the line grow message by message, so it never overshoots THREAD_QUEUE_SIZE and
+        the messages are answered in the order they came.
+        """
         key = message.conversation_key
-        waiting = self.threads.waiting(key)
-        if self.config.thread_busy_policy == "queue" and waiting < self.config.thread_queue_size:
-            reply = self.client.reply_stream(
-                message.channel_id, message.thread_id, live=settings.streaming, user_id=message.user_id
-            )
+        ticket = None
+        if self.config.thread_busy_policy == "queue":
+            ticket = self.threads.reserve(key, limit=self.config.thread_queue_size)
+        if ticket is None:
+            waiting = self.threads.waiting(key)
+            notice = BUSY_NOTICE if self.config.thread_busy_policy == "reject" else QUEUE_FULL_NOTICE.format(waiting=waiting)
+            await self._turn_away(message, notice, "busy")
+            log.info("%s: busy, message %s turned away", key, message.message_id)
+            return None
+        reply = self.client.reply_stream(
+            message.channel_id, message.thread_id, live=settings.streaming, user_id=message.user_id
+        )
+        try:
             await reply.start(QUEUED_STATUS)
-            log.info("%s: busy, message %s queued (%d ahead)", key, message.message_id, waiting + 1)
-            return reply
-        notice = BUSY_NOTICE if self.config.thread_busy_policy == "reject" else QUEUE_FULL_NOTICE.format(waiting=waiting)
-        await self._turn_away(message, notice, "busy")
-        log.info("%s: busy, message %s turned away", key, message.message_id)
-        return None
+        except BaseException:
+            ticket.leave()  # not answered after all (Slack refused, shutdown): the line moves up
+            raise
+        log.info("%s: busy, message %s queued (%d ahead)", key, message.message_id, ticket.ahead)
+        return ticket, reply
 
     async def _answer(
         self, message: Message, state: ThreadState, reply: ReplyStream | None, settings: Settings,
@@ -310,9 +325,15 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         return len(self._tasks), self.model_slots.waiting + self.person_lines.total_waiting
 
     async def recover(self, window_minutes: float) -> None:
-        """At start: answer what a crash left unanswered, or say it was lost if it is too old."""
+        """At start: answer what a crash left unanswered, or say it was lost if it is too old.
+
+        Runs before the socket opens (AssistantApp.start), and tidies every conversation before
+        re-answering anything: a recovered answer's new placeholder is this process's own, and
+        must never be closed as stale.
+        """
         now = time.time()
         cleaned: set[tuple[str, str]] = set()
+        again: list[Message] = []
         for row in await self.db.unfinished_messages():
             message = Message(
                 text=row["text"], user_id=row["user_id"], channel_id=row["channel_id"],
@@ -331,11 +352,13 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
                 # One unreachable conversation (a deleted channel...) must not keep the bot down.
                 log.warning("%s: could not tidy up after the restart", message.conversation_key, exc_info=True)
             if age_minutes <= window_minutes:
-                log.info("%s: answering message %s left unanswered by a restart",
-                         message.conversation_key, message.message_id)
-                self.submit(message, recovered=True)
+                again.append(message)
             else:
                 await self.db.set_message_status(message.channel_id, message.message_id, "expired")
+        for message in again:
+            log.info("%s: answering message %s left unanswered by a restart",
+                     message.conversation_key, message.message_id)
+            self.submit(message, recovered=True)
 
     async def wait_idle(self) -> None:
         """Until every accepted message is settled (tests, shutdown)."""

@@ -75,10 +75,18 @@ class SlackBot(
             retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=3)],
         )
         self.pacer = ChannelPacer(config.stream_update_seconds)
+        # The messages this process's replies are writing right now: never "stale" (recovery).
+        self.live_messages: set[str] = set()
+        # Listener runs finished (events, commands, actions), counted so that tests can wait
+        # until an event was handled before checking that nothing came of it.
+        self.handled = 0
         self.app: AsyncApp
 
-    async def start(self) -> None:
-        """Check the bot token, then open the Socket Mode connection."""
+    async def connect(self) -> None:
+        """Check the bot token and make the Web API ready: from now on the bot can read and post,
+        but hears nothing until `start` (crash recovery runs in between, see main.py)."""
+        if self._session is not None:
+            return
         # One pooled HTTP session for every Web API call (bolt's per-request clients share it).
         self._session = aiohttp.ClientSession()
         self.web.session = self._session
@@ -94,6 +102,10 @@ class SlackBot(
         # then held at the libraries' level like the rest of Bolt (log_redaction.py).
         self.app = AsyncApp(client=self.web, name="slack_bolt.app")
         self.register_listeners()
+
+    async def start(self) -> None:
+        """Open the Socket Mode connection (after `connect`, run here if nobody did)."""
+        await self.connect()
         # The socket client pings this often and reconnects when a ping goes unanswered or the
         # connection is found closed: an abrupt drop is noticed within about one interval.
         self._handler = AsyncSocketModeHandler(

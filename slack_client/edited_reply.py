@@ -194,8 +194,11 @@ class SlackReply(ReplyStream):
         live: bool = True,
         feedback: bool = False,
         limit: int = MAX_MESSAGE_CHARS,
+        registry: set[str] | None = None,
     ) -> None:
         self._live = live
+        # Shared by the bot's replies: the messages being written now (never closed as stale).
+        self._registry = registry if registry is not None else set()
         self._feedback = feedback
         self._client = client  # without a 429 retry handler: 429s are paced here
         self._channel = channel
@@ -222,6 +225,7 @@ class SlackReply(ReplyStream):
         """Carry on in a message another reply began (an expired native stream): it will show
         `markdown` and whatever is appended next."""
         self._ts, self._shown = [ts], [("", "progress")]
+        self._registry.add(ts)
         self._markdown = markdown
         self._flusher.poke()
         self._flusher.start()
@@ -237,8 +241,11 @@ class SlackReply(ReplyStream):
 
     async def finish(self) -> ReplyOutcome:
         await self._flusher.stop()
-        async with self._flusher.io:
-            await self._show(self._render(final=True), kind="answer", land=True, footer=self._feedback)
+        try:
+            async with self._flusher.io:
+                await self._show(self._render(final=True), kind="answer", land=True, footer=self._feedback)
+        finally:
+            self._registry.difference_update(self._ts)
         return ReplyOutcome(list(self._ts))
 
     async def fail(self, notice: str) -> ReplyOutcome:
@@ -251,8 +258,11 @@ class SlackReply(ReplyStream):
             chunks[-1] = f"{chunks[-1]}\n\n{notice}"
         else:
             chunks.append(notice)
-        async with self._flusher.io:
-            await self._show(chunks, kind="notice", land=True)
+        try:
+            async with self._flusher.io:
+                await self._show(chunks, kind="notice", land=True)
+        finally:
+            self._registry.difference_update(self._ts)
         return ReplyOutcome(list(self._ts))
 
     # --- rendering ---------------------------------------------------------------------------
@@ -295,7 +305,7 @@ class SlackReply(ReplyStream):
         # Fewer chunks than messages only happens when text shrank (e.g. a fence closed).
         while len(self._ts) > max(len(chunks), 1):
             await self._calls.call(land, lambda: self._client.chat_delete(channel=self._channel, ts=self._ts[-1]))
-            self._ts.pop()
+            self._registry.discard(self._ts.pop())
             self._shown.pop()
 
     async def _post(
@@ -304,6 +314,7 @@ class SlackReply(ReplyStream):
         response = await self._calls.call(land, lambda: self._client.chat_postMessage(
             channel=self._channel, thread_ts=self._thread_ts, text=chunk, metadata=metadata, blocks=blocks
         ))
+        self._registry.add(response["ts"])
         return response["ts"]
 
     async def _update(
@@ -318,4 +329,5 @@ class SlackReply(ReplyStream):
             if exc.response.get("error") != "message_not_found":
                 raise
             # Someone deleted our message mid-answer: post the text anew rather than lose it.
+            self._registry.discard(self._ts[index])
             self._ts[index] = await self._post(chunk, metadata, land, blocks)

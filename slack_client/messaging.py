@@ -21,6 +21,7 @@ class MessagingMixin:
 
     reply_web: AsyncWebClient
     pacer: ChannelPacer
+    live_messages: set[str]
 
     def reply_stream(self, channel_id: str, thread_id: str, live: bool = True, user_id: str = "") -> ReplyStream:
         config = self.config
@@ -28,7 +29,7 @@ class MessagingMixin:
         def edited() -> SlackReply:
             return SlackReply(
                 self.reply_web, channel_id, thread_id, self.pacer, config.slack_max_retries, live,
-                feedback=config.feedback_buttons,
+                feedback=config.feedback_buttons, registry=self.live_messages,
             )
 
         if not (live and config.slack_native_streaming and user_id):

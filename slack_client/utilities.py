@@ -82,6 +82,7 @@ class UtilitiesMixin:
     bot_user_id: str
     bot_id: str
     config: Config
+    live_messages: set[str]
 
     async def get_user_info(self, user_id: str) -> UserInfo:
         response = await self.web.users_info(user=user_id)
@@ -111,9 +112,11 @@ class UtilitiesMixin:
                 return messages
 
     async def close_stale_progress(self, channel_id: str, thread_id: str, notice: str) -> int:
+        """Progress messages left by a process that died; those this process is writing are
+        alive, and never touched."""
         closed = 0
         for item in await self.get_thread_history(channel_id, thread_id):
-            if item.kind == "progress":
+            if item.kind == "progress" and item.message_id not in self.live_messages:
                 await self.web.chat_update(
                     channel=channel_id, ts=item.message_id, text=escape(notice), metadata=reply_metadata("notice")
                 )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from slack_client import SlackBot
+from slack_client.edited_reply import METADATA_EVENT
 from tests.fakes.slack import FakeSlack
+
+if TYPE_CHECKING:
+    from main import AssistantApp
 
 FINAL_KINDS = ("answer", "notice")
 
@@ -42,6 +47,33 @@ async def wait_replies(
         message=f"no settled reply in {channel}:{thread_ts}: {bot_replies(slack, channel, thread_ts)}",
     )
     return [m["text"] for m in bot_replies(slack, channel, thread_ts)]
+
+
+async def wait_handled(slack: FakeSlack, app: AssistantApp, count: int, timeout: float = 5.0) -> None:
+    """Until the bot's listeners have finished `count` runs since it started and every message
+    they handed on is settled: what has not happened by then is not going to (for asserting
+    that something did *not* happen, instead of sleeping).
+
+    Events bolt drops before any listener (the bot's own messages) are not counted; they are
+    done once acked (`slack.wait_for_ack`).
+    """
+    client = app.client
+    assert isinstance(client, SlackBot)
+    await slack.wait_for(
+        lambda: client.handled >= count, timeout,
+        f"the bot's listeners did not finish {count} runs",
+    )
+    await app.processor.wait_idle()
+
+
+def leave_progress(
+    slack: FakeSlack, channel: str, thread_ts: str, text: str = ":hourglass_flowing_sand: Thinking…"
+) -> str:
+    """A placeholder as a crashed bot process leaves it in a thread; returns its ts."""
+    message = slack.post_as_user(slack.bot_user_id, channel, text, thread_ts=thread_ts)
+    message["bot_id"] = slack.bot_id
+    message["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"kind": "progress"}}
+    return message["ts"]
 
 
 def _turn(item: dict[str, Any]) -> str:

@@ -28,6 +28,7 @@ class Reply:
 
     text: the answer (None: ``"You said: <last user text>"``); latency: seconds before the response
     starts; chunk_delay/chunk_size: streaming cadence; hang: never answer until the fake stops;
+    gate: answer only once the test sets this event (or the fake stops);
     status/error_message/retry_after: answer with an OpenAI-style HTTP error;
     fail_after_chunks: cut the connection after that many deltas;
     error_event_after_chunks: send ``response.failed`` (chat: an ``error`` chunk) after that many deltas;
@@ -41,6 +42,7 @@ class Reply:
     chunk_delay: float = 0.0
     chunk_size: int = 20
     hang: bool = False
+    gate: asyncio.Event | None = None
     status: int | None = None
     error_message: str = "fake error"
     retry_after: float | None = None
@@ -211,6 +213,18 @@ class FakeOpenAI(LoopbackServer):
             return
         raise _Aborted
 
+    async def _until(self, gate: asyncio.Event) -> None:
+        """Wait for `gate`, but raise `_Aborted` at once if the fake stops meanwhile."""
+        opened = asyncio.ensure_future(gate.wait())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait([opened, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            opened.cancel()
+            stopping.cancel()
+        if not gate.is_set():
+            raise _Aborted
+
     @staticmethod
     def _cut(request: web.Request) -> web.StreamResponse:
         """Abort the connection abruptly (no final chunk, no close)."""
@@ -242,6 +256,8 @@ class FakeOpenAI(LoopbackServer):
             if reply.hang:
                 await self._stopping.wait()
                 raise _Aborted
+            if reply.gate is not None:
+                await self._until(reply.gate)
             if reply.latency:
                 await self._sleep(reply.latency)
             if reply.status is not None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from access import CHANNEL_REFUSED, PERSON_REFUSED
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
-from tests.helpers import bot_replies, wait_replies
+from tests.helpers import bot_replies, wait_handled, wait_replies
 
 
 def notices(slack: FakeSlack, channel: str, ts: str) -> list[str]:
@@ -24,9 +22,8 @@ async def test_only_listed_people_are_answered_and_others_told_once(
     assert await wait_replies(slack, "D0ALICE", admitted) == ["You said: Alice: hello!"]
     await slack.wait_for(lambda: notices(slack, "D0BOB", refused) == [PERSON_REFUSED])
     [envelope] = [e for e, env in slack.envelopes.items() if env["payload"]["event"].get("ts") == refused]
-    await slack.wait_for_ack(await slack.redeliver(envelope))
-    await asyncio.sleep(0.2)
-    await app.processor.wait_idle()
+    await slack.redeliver(envelope)
+    await wait_handled(slack, app, 3)  # both messages and the redelivery
 
     assert notices(slack, "D0BOB", refused) == [PERSON_REFUSED]  # not twice
     assert len(openai.responses_requests()) == 1  # only Alice's

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from slack_client.edited_reply import FEEDBACK_ACTION
 from slack_client.event_handlers.assistant import FEEDBACK_THANKS
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
-from tests.helpers import interaction, kind, wait_replies
+from tests.helpers import interaction, kind, wait_handled, wait_replies
 
 
 async def test_a_new_assistant_conversation_gets_suggested_prompts(slack: FakeSlack, start_bot):
@@ -29,17 +28,15 @@ async def test_the_messages_tab_gets_prompts_and_none_turns_them_off(slack: Fake
     app = await start_bot()
     for tab in ("home", "messages"):
         await slack.push_event({"type": "app_home_opened", "user": "U0ALICE", "channel": "D0ALICE", "tab": tab})
-    await slack.wait_for(lambda: bool(slack.calls_to("assistant.threads.setSuggestedPrompts")))
-    await asyncio.sleep(0.2)
+    await wait_handled(slack, app, 2)  # both tabs' events, not only the first
     [call] = slack.calls_to("assistant.threads.setSuggestedPrompts")
     assert call.params["channel_id"] == "D0ALICE" and "thread_ts" not in call.params
     assert len(call.params["prompts"]) == 4  # the default starters
     await app.stop()
 
-    await start_bot(SUGGESTED_PROMPTS="none")
-    envelope = await slack.push_event({"type": "app_home_opened", "user": "U0BOB", "channel": "D0BOB", "tab": "messages"})
-    await slack.wait_for_ack(envelope)
-    await asyncio.sleep(0.2)
+    second = await start_bot(SUGGESTED_PROMPTS="none")
+    await slack.push_event({"type": "app_home_opened", "user": "U0BOB", "channel": "D0BOB", "tab": "messages"})
+    await wait_handled(slack, second, 1)
     assert len(slack.calls_to("assistant.threads.setSuggestedPrompts")) == 1
 
 

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from tests.fakes.openai import FakeOpenAI, Reply
+from tests.fakes.openai import FakeOpenAI, Reply, last_user_text
 from tests.fakes.slack import FakeSlack
-from tests.helpers import bot_replies, kind, wait_replies
+from tests.helpers import bot_replies, kind, wait_handled, wait_replies
 
 
 async def test_busy_thread_gets_a_notice_and_works_again_after(
@@ -62,6 +62,39 @@ async def test_queue_policy_answers_in_order_after_the_current_one(
     assert any("already has 1 messages waiting" in t for t in texts)
     second = openai.responses_requests()[1]
     assert [i["content"] for i in second["input"]] == ["Alice: q1", "one", "Alice: q2"]
+
+
+async def test_a_burst_into_a_busy_thread_queues_exactly_the_limit_in_order(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot(THREAD_BUSY_POLICY="queue", THREAD_QUEUE_SIZE="3")
+    gate = asyncio.Event()
+    openai.script(Reply(text="first answer", gate=gate))
+    root = await slack.user_says("U0ALICE", "D0ALICE", "m0")
+    await openai.wait_for(lambda: openai.in_flight == 1)
+    # Slow "Queued" posts: every message of the burst arrives while the others are still posting.
+    slack.set_latency("chat.postMessage", 0.3)
+
+    for n in range(1, 10):
+        await slack.user_says("U0ALICE", "D0ALICE", f"m{n}", thread_ts=root)
+    # The first answer, three queued, and one queue-full notice for the six turned away.
+    await slack.wait_for(lambda: len(bot_replies(slack, "D0ALICE", root)) == 5, 10,
+                         "the burst was not queued or turned away")
+    slack.set_latency("chat.postMessage", 0)
+    gate.set()
+    texts = await wait_replies(slack, "D0ALICE", root, count=5)
+    await app.processor.wait_idle()
+
+    assert [last_user_text(r) for r in openai.responses_requests()] == [
+        "Alice: m0", "Alice: m1", "Alice: m2", "Alice: m3",
+    ]
+    assert sorted(t for t in texts if "already has 3 messages waiting" not in t) == [
+        "You said: Alice: m1", "You said: Alice: m2", "You said: Alice: m3", "first answer",
+    ]
+    assert len([t for t in texts if "already has 3 messages waiting" in t]) == 1
+    statuses = [await app.db.message_status("D0ALICE", m["ts"]) for m in slack.thread("D0ALICE", root)
+                if m.get("user") == "U0ALICE" and m["ts"] != root]
+    assert sorted(statuses) == ["answered"] * 3 + ["rejected"] * 6
 
 
 @pytest.mark.parametrize(
@@ -128,8 +161,7 @@ async def test_duplicate_and_redelivered_events_are_answered_once(
     [envelope] = [e for e, env in slack.envelopes.items() if env["payload"]["event"].get("ts") == ts]
     await slack.redeliver(envelope)
     await wait_replies(slack, "D0ALICE", ts)
-    await asyncio.sleep(0.2)
-    await app.processor.wait_idle()
+    await wait_handled(slack, app, 2)  # the first copy and the redelivery
 
     assert len(openai.responses_requests()) == 1
     assert len(bot_replies(slack, "D0ALICE", ts)) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -11,7 +10,7 @@ import pytest
 import slack_client.utilities
 from tests.fakes.openai import FakeOpenAI, Reply
 from tests.fakes.slack import FakeSlack
-from tests.helpers import bot_replies, user_inputs, wait_replies
+from tests.helpers import bot_replies, user_inputs, wait_handled, wait_replies
 
 BOT = "<@U0BOT>"
 
@@ -38,11 +37,11 @@ async def test_dm_is_answered_in_a_thread_under_it(slack: FakeSlack, openai: Fak
 async def test_channel_mention_is_answered_once_in_its_thread(
     slack: FakeSlack, openai: FakeOpenAI, start_bot
 ):
-    await start_bot()
+    app = await start_bot()
     ts = await slack.user_says("U0BOB", "C0GENERAL", f"{BOT} what is a monad?")
 
     texts = await wait_replies(slack, "C0GENERAL", ts)
-    await asyncio.sleep(0.3)  # the second copy of the event (message) has arrived by now
+    await wait_handled(slack, app, 2)  # app_mention and the second copy (message)
 
     assert texts == ["You said: Bob: what is a monad?"]
     assert len(openai.responses_requests()) == 1
@@ -55,9 +54,7 @@ async def test_unrelated_channel_chatter_is_not_answered(
     app = await start_bot()
     top = await slack.user_says("U0BOB", "C0GENERAL", "lunch anyone?")
     await slack.user_says("U0ALICE", "C0GENERAL", "sure", thread_ts=top)
-    await slack.wait_for(lambda: len(slack.acks) >= 2)
-    await asyncio.sleep(0.3)
-    await app.processor.wait_idle()
+    await wait_handled(slack, app, 2)
 
     assert openai.responses_requests() == []
     assert slack.bot_messages("C0GENERAL") == []
@@ -70,9 +67,7 @@ async def test_configuring_a_thread_does_not_make_the_bot_join_it(
     root = slack.post_as_user("U0BOB", "C0GENERAL", "team chat")["ts"]
     await app.settings.save("U0BOB", "thread", {"web_search": True}, "C0GENERAL", root)
     await slack.user_says("U0ALICE", "C0GENERAL", "just talking", thread_ts=root)
-    await slack.wait_for(lambda: len(slack.acks) >= 1)
-    await asyncio.sleep(0.2)
-    await app.processor.wait_idle()
+    await wait_handled(slack, app, 1)
 
     assert openai.responses_requests() == []
 
@@ -151,9 +146,8 @@ async def test_bot_and_edit_events_are_ignored(slack: FakeSlack, openai: FakeOpe
                             "message": {"text": "edited", "user": "U0ALICE"}, **base})
     await slack.push_event({"type": "message", "subtype": "message_deleted", "ts": "1.000004",
                             "deleted_ts": "1.000001", **base})
-    await slack.wait_for(lambda: len(slack.acks) == 4)
-    await asyncio.sleep(0.2)
-    await app.processor.wait_idle()
+    await slack.wait_for(lambda: len(slack.acks) == 4)  # bolt drops our own message before any listener
+    await wait_handled(slack, app, 3)
 
     assert openai.responses_requests() == []
     assert slack.bot_messages("D0ALICE") == []

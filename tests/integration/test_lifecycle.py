@@ -7,10 +7,11 @@ import signal
 import sys
 from pathlib import Path
 
+from message_processor.utilities import RESTARTED_NOTICE
 from tests.conftest import bot_env
 from tests.fakes.openai import FakeOpenAI, Reply
 from tests.fakes.slack import FakeSlack
-from tests.helpers import bot_replies, wait_replies
+from tests.helpers import bot_replies, leave_progress, wait_handled, wait_replies
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -189,10 +190,8 @@ async def test_a_redelivery_after_a_restart_is_not_answered_again(
     await first.stop()
 
     second = await start_bot()
-    retry = await slack.redeliver(envelope, retry_reason="timeout")
-    await slack.wait_for_ack(retry)
-    await asyncio.sleep(0.3)
-    await second.processor.wait_idle()
+    await slack.redeliver(envelope, retry_reason="timeout")
+    await wait_handled(slack, second, 1)
 
     assert len(openai.responses_requests()) == 1
     assert len(bot_replies(slack, "D0ALICE", ts)) == 1
@@ -218,3 +217,56 @@ async def test_recovery_goes_on_past_a_conversation_slack_refuses(
     await start_bot()  # conversations.replies on the deleted channel fails: logged, not fatal
 
     assert await wait_replies(slack, "D0ALICE", ts) == ["You said: Alice: still waiting"]
+
+
+async def test_recovery_tidies_and_answers_before_the_socket_opens(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    first = await start_bot()
+    ts = slack.post_as_user("U0ALICE", "D0ALICE", "are you there?")["ts"]
+    stale = leave_progress(slack, "D0ALICE", ts)  # the placeholder of a process that died
+    await first.db.claim_message("D0ALICE", ts, ts, "U0ALICE", "are you there?", None)
+    await first.db.set_message_status("D0ALICE", ts, "answering")
+    await first.stop()
+    since = len(slack.calls)
+
+    second = await start_bot()
+    texts = await wait_replies(slack, "D0ALICE", ts, count=2)
+    await second.processor.wait_idle()
+
+    assert texts == [RESTARTED_NOTICE, "You said: Alice: are you there?"]
+    assert len(openai.responses_requests()) == 1
+    assert await second.db.message_status("D0ALICE", ts) == "answered"
+    calls = slack.calls[since:]
+    tidied = next(i for i, c in enumerate(calls) if c.method == "chat.update" and c.params.get("ts") == stale)
+    socket = next(i for i, c in enumerate(calls) if c.method == "apps.connections.open")
+    assert tidied < socket  # recovery was done before any event could arrive
+    # The answer's own placeholder became the answer; recovery never touched it.
+    [answer] = [m for m in bot_replies(slack, "D0ALICE", ts) if m["ts"] != stale]
+    assert all(c.params.get("ts") != answer["ts"] or c.params.get("text") != RESTARTED_NOTICE
+               for c in slack.calls_to("chat.update"))
+
+
+async def test_a_live_placeholder_of_this_process_is_never_closed_as_stale(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot()
+    gate = asyncio.Event()
+    openai.script(Reply(text="still mine", gate=gate))
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "take your time")
+    await openai.wait_for(lambda: openai.in_flight == 1)
+    [live] = bot_replies(slack, "D0ALICE", ts)  # "Thinking…", being written by this process
+    stale = leave_progress(slack, "D0ALICE", ts)
+
+    closed = await app.client.close_stale_progress("D0ALICE", ts, RESTARTED_NOTICE)
+
+    assert closed == 1
+    assert slack.message("D0ALICE", stale)["text"] == RESTARTED_NOTICE
+    assert all(c.params.get("ts") != live["ts"] or c.params.get("text") != RESTARTED_NOTICE
+               for c in slack.calls_to("chat.update"))
+    gate.set()
+    texts = await wait_replies(slack, "D0ALICE", ts, count=2)
+    await app.processor.wait_idle()
+    assert slack.message("D0ALICE", live["ts"])["text"] == "still mine"
+    assert sorted(texts) == sorted([RESTARTED_NOTICE, "still mine"])
+    assert app.client.live_messages == set()  # finished replies are forgotten

@@ -151,7 +151,7 @@ async def session(tmp_path: Path):
 async def test_lines_become_messages_of_one_thread_one_at_a_time(session: Session) -> None:
     session.type("hello\n  \nwhat did I say?\n")
     await session.until(lambda: len(session.delivered) == 1)
-    await asyncio.sleep(0.05)
+    await session.until(lambda: session.client.lines_waiting == 2)  # the blank one and the next
     assert len(session.delivered) == 1  # the second waits for the first answer
 
     session.answers[0].set_result(None)
@@ -189,7 +189,7 @@ async def test_end_of_input_waits_for_the_answer_in_flight(session: Session) -> 
     session.type("last question\n")
     session.close_input()
     await session.until(lambda: len(session.delivered) == 1)
-    await asyncio.sleep(0.05)
+    await session.until(lambda: session.client.lines_waiting == 1)  # the end of input, read
     assert not session.ended.is_set()
 
     session.answers[0].set_result(None)
