@@ -37,6 +37,9 @@ MEMORY_EXIT = 3
 # Scanned PDFs go to the vision model as the page images they contain, within these bounds.
 MAX_SCAN_IMAGES = 5
 MAX_SCAN_IMAGE_BYTES = 5 * 1024 * 1024
+# A worker's answer bigger than this is decoded in a thread: JSON of 200,000 characters of text
+# and a few page images is megabytes, milliseconds of CPU the loop owes to other conversations.
+JSON_OFF_LOOP_BYTES = 256 * 1024
 
 
 class DocumentError(Exception):
@@ -250,17 +253,28 @@ class DocumentParser:
             raise DocumentError("it needs more memory to read than I allow for one file")
         if process.returncode != 0 or not out:
             raise DocumentError("the file is damaged or in a form I can't read")
-        result = json.loads(out)
-        if "error" in result:
-            raise DocumentError(result["error"])
-        images = tuple((mimetype, data) for mimetype, data in result.pop("images", ()))
-        return Extracted(**result, images=images)
+        if len(out) > JSON_OFF_LOOP_BYTES:
+            return await asyncio.to_thread(_result, name, out)
+        return _result(name, out)
 
     @staticmethod
     async def _kill(process: asyncio.subprocess.Process) -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def _result(name: str, out: bytes) -> Extracted:
+    """The worker's JSON answer as an `Extracted`, or the `DocumentError` it reported."""
+    try:
+        result = json.loads(out)
+    except json.JSONDecodeError as exc:
+        log.warning("document worker for %s wrote something that is not JSON: %s", name, exc)
+        raise DocumentError("the file is damaged or in a form I can't read") from exc
+    if "error" in result:
+        raise DocumentError(result["error"])
+    images = tuple((mimetype, data) for mimetype, data in result.pop("images", ()))
+    return Extracted(**result, images=images)
 
 
 def _worker() -> None:

@@ -111,7 +111,7 @@ class AssistantApp:
             # them, and a console run has nothing to recover (its person left with it).
             await self.processor.recover(self.config.recovery_window_minutes)
         stats = self.processor.stats
-        overdue_after = self.config.openai_timeout_seconds + 30
+        overdue_after = self.config.turn_timeout_seconds + 30
         tasks = {
             "thread-maintenance": self.threads.maintain(MAINTENANCE_SECONDS, overdue_after),
             "loop-lag": stats.watch_loop(),

@@ -2,7 +2,8 @@
 
 A lock is only ever released by the task that took it (in a `finally`). The maintenance task
 evicts idle, unlocked state and *logs* work held past its deadline; it never force-releases a
-lock: the `asyncio.wait_for` around every model call is what bounds a turn.
+lock: the turn deadline (`TURN_TIMEOUT_SECONDS`, around downloads, parsing, link fetches and
+the model call) is what bounds a turn.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ class ThreadState:
     turns: list[Any] | None = None
     # The conversation's database row, once known (saves an upsert per turn).
     row_id: int | None = None
+    # The turns were rebuilt from the platform only in part (a very long thread): the next
+    # answer says so, to the person and to the model.
+    history_cut: bool = False
     last_activity: float = 0.0
     held_since: float | None = None
     waiting: int = 0
@@ -116,6 +120,6 @@ class ThreadManager:
             for key, held in self.overdue(overdue_after):
                 log.warning(
                     "thread %s has been answering for %.0f s (limit %.0f s); leaving its lock "
-                    "to the timeout that bounds the call",
+                    "to the turn deadline",
                     key, held, overdue_after,
                 )

@@ -232,7 +232,10 @@ class SlackReply(ReplyStream):
     async def fail(self, notice: str) -> ReplyOutcome:
         await self._flusher.stop()
         chunks = self._render(final=True) if self._markdown.strip() else []
-        # The notice is ours, not the model's: Slack text as is, not converted Markdown.
+        # The notice is ours, not the model's: plain text, not converted Markdown. Escaped all
+        # the same: it may name a file or a link someone shared, and `<!channel>.pdf` must not
+        # become a mention.
+        notice = escape(notice)
         if chunks and len(chunks[-1]) + len(notice) + 2 <= self._limit:
             chunks[-1] = f"{chunks[-1]}\n\n{notice}"
         else:

@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from base_client import ReplyOutcome, ReplyStream
 from slack_client.edited_reply import FrameFlusher, PacedCalls, SlackReply, feedback_block, reply_metadata
+from slack_client.formatting.text import escape
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +133,11 @@ class NativeReply(ReplyStream):
             outcome = await (self._fallback.finish() if notice is None else self._fallback.fail(notice))
             ids += outcome.message_ids
         elif notice is not None:
-            # Nothing was streamed: the notice is a message of its own.
+            # Nothing was streamed: the notice is a message of its own (mrkdwn: escaped, as it may
+            # name a file or a link someone shared).
+            text = escape(notice)
             response = await self._calls.call(True, lambda: self._client.chat_postMessage(
-                channel=self._channel, thread_ts=self._thread_ts, text=notice, metadata=reply_metadata(kind),
+                channel=self._channel, thread_ts=self._thread_ts, text=text, metadata=reply_metadata(kind),
             ))
             ids.append(response["ts"])
         if self._status_set:
