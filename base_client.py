@@ -86,6 +86,15 @@ class HistoryMessage:
     kind: str | None = None
 
 
+@dataclass(frozen=True)
+class ThreadHistory:
+    """A conversation's messages as the platform returned them, oldest first."""
+
+    messages: list[HistoryMessage]
+    # False: the conversation has more messages than the `limit` asked for; the newest were not read.
+    complete: bool = True
+
+
 @dataclass
 class ReplyOutcome:
     """What a finished reply left on the platform (for persistence and logs)."""
@@ -175,8 +184,10 @@ class BaseClient(ABC):
         """Remove a message the bot posted."""
 
     @abstractmethod
-    async def get_thread_history(self, channel_id: str, thread_id: str) -> list[HistoryMessage]:
-        """Every message of a conversation, oldest first."""
+    async def get_thread_history(
+        self, channel_id: str, thread_id: str, limit: int | None = None
+    ) -> ThreadHistory:
+        """The messages of a conversation, oldest first: about `limit` at most (None: all)."""
 
     @abstractmethod
     async def get_user_info(self, user_id: str) -> UserInfo:

@@ -112,6 +112,12 @@ class Config:
     backup_interval_hours: float = 24.0
     # Threads idle for longer than this are deleted with their turns and images; 0 keeps all.
     retention_days: float = 0.0
+    # --- Bounded work (see `_bounded_work`): what one turn may download, send and take ---
+    max_files_per_message: int = 10
+    # Bytes of shared images in one model request (each image is shrunk to fit, or left out).
+    max_image_context_mb: float = 8.0
+    # Downloads, parsing, link fetches and the model call together; the lock is held no longer.
+    turn_timeout_seconds: float = 305.0 + 60.0
 
     @property
     def sqlite_path(self) -> str:
@@ -233,6 +239,31 @@ class _Reader:
         return value
 
 
+# How much longer than the model call a whole turn may take by default (downloads, parsing, links).
+TURN_MARGIN_SECONDS = 60.0
+
+
+def _bounded_work(r: _Reader, config: Config) -> Config:
+    """Limits on one turn's work: files per message, image bytes per request, one deadline.
+
+    The turn deadline covers the model call too, so it may not be shorter than that call's limit.
+    """
+    turn = r.number(
+        "TURN_TIMEOUT_SECONDS", config.openai_timeout_seconds + TURN_MARGIN_SECONDS, 0.1, 7200
+    )
+    if turn < config.openai_timeout_seconds:
+        r.problems.append(
+            f"TURN_TIMEOUT_SECONDS={turn:g} must be at least OPENAI_TIMEOUT_SECONDS "
+            f"({config.openai_timeout_seconds:g}): the turn deadline includes the model call"
+        )
+    return replace(
+        config,
+        max_files_per_message=r.number("MAX_FILES_PER_MESSAGE", Config.max_files_per_message, 1, 100, int),
+        max_image_context_mb=r.number("MAX_IMAGE_CONTEXT_MB", Config.max_image_context_mb, 0.1, 50),
+        turn_timeout_seconds=turn,
+    )
+
+
 def _style_defaults(config: Config) -> Config:
     """Model defaults that depend on OPENAI_API_STYLE, for the values left unset (empty).
 
@@ -310,6 +341,7 @@ def load_config(env: Mapping[str, str], require_slack: bool = True) -> Config:
         document_timeout_seconds=r.number("DOCUMENT_TIMEOUT_SECONDS", Config.document_timeout_seconds, 0.01, 3600),
     )
     config = _style_defaults(config)
+    config = _bounded_work(r, config)
     models = r.names("AVAILABLE_MODELS", ())
     # The default model is always selectable, and first when the list does not name it.
     models = models if config.openai_model in models else (config.openai_model, *models)

@@ -29,10 +29,10 @@ from base_client import (
     Attachment,
     BaseClient,
     DownloadError,
-    HistoryMessage,
     Message,
     ReplyOutcome,
     ReplyStream,
+    ThreadHistory,
     UserInfo,
 )
 
@@ -313,8 +313,10 @@ class ConsoleClient(BaseClient):
     async def delete_message(self, channel_id: str, message_id: str) -> None:
         log.debug("console: %s would be deleted; printed lines stay", message_id)
 
-    async def get_thread_history(self, channel_id: str, thread_id: str) -> list[HistoryMessage]:
-        return []  # the database holds every turn of a console conversation
+    async def get_thread_history(
+        self, channel_id: str, thread_id: str, limit: int | None = None
+    ) -> ThreadHistory:
+        return ThreadHistory([])  # the database holds every turn of a console conversation
 
     async def get_user_info(self, user_id: str) -> UserInfo:
         return UserInfo(user_id, self.user_name, await asyncio.to_thread(local_timezone))

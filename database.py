@@ -159,6 +159,11 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+# Pictures the bot drew are stored under this prefix of `images.slack_ts`: no person's message
+# has such a ts, so they are never sent again as shared images nor counted as such.
+GENERATED_IMAGE_PREFIX = "generated:"
+
+
 class DatabaseError(Exception):
     """The database cannot be used (for example it was written by a newer version)."""
 
@@ -366,12 +371,20 @@ class Database:
                 rows,
             )
 
-    async def recent_images(self, thread_id: int, limit: int) -> list[tuple[str, StoredImage]]:
-        """The thread's newest `limit` images as (slack_ts, image), oldest first."""
+    async def recent_images(
+        self, thread_id: int, limit: int, *, shared_only: bool = False
+    ) -> list[tuple[str, StoredImage]]:
+        """The thread's newest `limit` images as (slack_ts, image), oldest first.
+
+        `shared_only`: only images people shared, not the bot's own pictures (those are for
+        edits; they must not take a shared image's place in the model's context).
+        """
+        generated = " AND slack_ts NOT LIKE ?" if shared_only else ""
+        params = (thread_id, GENERATED_IMAGE_PREFIX + "%", limit) if shared_only else (thread_id, limit)
         rows = list(await self._all(
-            "SELECT slack_ts, name, mimetype, data FROM images WHERE thread_id = ? "
+            f"SELECT slack_ts, name, mimetype, data FROM images WHERE thread_id = ?{generated} "
             "ORDER BY id DESC LIMIT ?",
-            (thread_id, limit),
+            params,
         ))
         rows.reverse()
         return [(r["slack_ts"], StoredImage(r["name"], r["mimetype"], bytes(r["data"]))) for r in rows]

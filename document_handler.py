@@ -50,6 +50,9 @@ MEMORY_EXIT = 3
 # Scanned PDFs go to the vision model as the page images they contain, within these bounds.
 MAX_SCAN_IMAGES = 5
 MAX_SCAN_IMAGE_BYTES = 5 * 1024 * 1024
+# A worker's answer bigger than this is decoded in a thread: JSON of 200,000 characters of text
+# and a few page images is megabytes, milliseconds of CPU the loop owes to other conversations.
+JSON_OFF_LOOP_BYTES = 256 * 1024
 
 
 class DocumentError(Exception):
@@ -265,7 +268,11 @@ def worker_result(name: str, returncode: int | None, out: bytes, err: bytes) -> 
         raise DocumentError("it needs more memory to read than I allow for one file")
     if returncode != 0 or not out:
         raise DocumentError("the file is damaged or in a form I can't read")
-    result = json.loads(out)
+    try:
+        result = json.loads(out)
+    except json.JSONDecodeError as exc:
+        log.warning("document worker for %s wrote something that is not JSON: %s", name, exc)
+        raise DocumentError("the file is damaged or in a form I can't read") from exc
     if "error" in result:
         raise DocumentError(result["error"])
     images = tuple((mimetype, data) for mimetype, data in result.pop("images", ()))
@@ -292,6 +299,8 @@ class DocumentParser:
             except asyncio.CancelledError:
                 await self._kill(process)
                 raise
+        if len(out) > JSON_OFF_LOOP_BYTES:  # a long text or page images: decoding is CPU work
+            return await asyncio.to_thread(worker_result, name, process.returncode, out, err)
         return worker_result(name, process.returncode, out, err)
 
     async def start_worker(self, name: str, mimetype: str) -> asyncio.subprocess.Process:

@@ -116,7 +116,7 @@ class AssistantApp:
             await self.processor.recover(self.config.recovery_window_minutes)
         await self.client.start()
         stats = self.processor.stats
-        overdue_after = self.config.openai_timeout_seconds + 30
+        overdue_after = self.config.turn_timeout_seconds + 30
         jobs: dict[str, JobFactory] = {
             "thread-maintenance": lambda: self.threads.maintain(MAINTENANCE_SECONDS, overdue_after),
             "loop-lag": stats.watch_loop,

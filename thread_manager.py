@@ -2,8 +2,8 @@
 
 A thread is held by one task at a time and only ever released by the task that holds it (in a
 `finally`). The maintenance task evicts idle, unheld state and *logs* work held past its
-deadline; it never takes a thread away: the `asyncio.wait_for` around every model call is what
-bounds a turn.
+deadline; it never takes a thread away: the turn deadline (`TURN_TIMEOUT_SECONDS`, around
+downloads, parsing, link fetches and the model call) is what bounds a turn.
 
 Waiting is a line of `Ticket`s. A ticket is taken synchronously, before the caller awaits
 anything (posting its "Queued" status, say): a burst of messages into one busy thread sees the
@@ -30,6 +30,9 @@ class ThreadState:
     turns: list[Any] | None = None
     # The conversation's database row, once known (saves an upsert per turn).
     row_id: int | None = None
+    # The turns were rebuilt from the platform only in part (a very long thread): the next
+    # answer says so, to the person and to the model.
+    history_cut: bool = False
     last_activity: float = 0.0
     held_since: float | None = None
     held: bool = False
@@ -192,6 +195,6 @@ class ThreadManager:
             for key, held in self.overdue(overdue_after):
                 log.warning(
                     "thread %s has been answering for %.0f s (limit %.0f s); leaving its lock "
-                    "to the timeout that bounds the call",
+                    "to the turn deadline",
                     key, held, overdue_after,
                 )

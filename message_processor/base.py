@@ -16,7 +16,7 @@ from message_processor.budget import budget_notice, day_start, estimate_tokens
 from message_processor.fair_share import BudgetLedger, NoticePacer, PersonLines, PersonTicket, Reservation
 from message_processor.handlers.image_gen import ImageGenerationMixin
 from message_processor.handlers.text import TextHandlerMixin
-from message_processor.progress import ModelSlots
+from message_processor.progress import ModelSlots, turn_deadline
 from message_processor.settings_store import SettingsStore
 from message_processor.utilities import (
     BUSY_NOTICE,
@@ -28,6 +28,7 @@ from message_processor.utilities import (
     TOO_OLD_NOTICE,
     UNEXPECTED_NOTICE,
     error_notice,
+    turn_timeout_notice,
 )
 from observability import Stats
 from openai_client import ModelError, OpenAIClient
@@ -250,7 +251,11 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         self, message: Message, state: ThreadState, reply: ReplyStream | None, settings: Settings,
         ticket: PersonTicket,
     ) -> str:
-        """Answer under the thread's lock, in the person's turn; returns the journal status."""
+        """Answer under the thread's lock, in the person's turn; returns the journal status.
+
+        One deadline (`TURN_TIMEOUT_SECONDS`) covers the whole answer: downloads, parsing, link
+        fetches and the model call, so nothing that hangs can keep the thread's lock.
+        """
         key = message.conversation_key
         started = time.monotonic()
         fresh = reply is None
@@ -268,6 +273,7 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
             await (reply.progress(status) if shown else reply.start(status))
             shown = True
 
+        deadline: asyncio.Timeout | None = None
         try:
             # One person's burst waits in that person's own line, not in everyone's.
             waited = await ticket.wait(wait_in_person_line)
@@ -276,12 +282,24 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
             elif waited:
                 await reply.progress("Thinking…")
             await self.db.set_message_status(message.channel_id, message.message_id, "answering")
-            await self.answer(message, state, reply, settings)
+            async with asyncio.timeout(self.config.turn_timeout_seconds) as deadline:
+                token = turn_deadline.set(deadline)
+                try:
+                    await self.answer(message, state, reply, settings)
+                finally:
+                    turn_deadline.reset(token)
         except asyncio.CancelledError:
             log.warning("%s: answer interrupted by shutdown", key)
             await self._tell(reply, SHUTDOWN_NOTICE)
             raise
         except (TimeoutError, ModelError) as exc:
+            if deadline is not None and deadline.expired():
+                log.warning(
+                    "%s: turn stopped at its deadline of %g s (downloads, parsing and the model call)",
+                    key, self.config.turn_timeout_seconds,
+                )
+                await self._tell(reply, turn_timeout_notice(self.config.turn_timeout_seconds))
+                return "failed"
             log.warning(
                 "%s: model call failed after %.1f s (timeout setting %g s): %s",
                 key, time.monotonic() - started, self.config.openai_timeout_seconds, exc,

@@ -14,6 +14,9 @@ from thread_manager import ThreadState
 log = logging.getLogger(__name__)
 
 USER_CACHE_SECONDS = 24 * 3600
+# A thread rebuilt from the platform reads at most this many of its messages (Slack: 10 pages of
+# 200). A thread of 100,000 replies would otherwise cost 500 calls and minutes under the lock.
+REBUILD_MAX_MESSAGES = 2000
 
 
 class ThreadContextMixin:
@@ -59,15 +62,24 @@ class ThreadContextMixin:
         thread_id = await self.thread_row(message, state)
         turns = await self.db.thread_messages(thread_id)
         if not turns and not message.starts_thread:
-            turns = await self._rebuild(message, thread_id)
+            turns, complete = await self._rebuild(message, thread_id)
+            state.history_cut = not complete
         state.turns = turns
         return turns
 
-    async def _rebuild(self, message: Message, thread_id: int) -> list[StoredMessage]:
-        history = await self.client.get_thread_history(message.channel_id, message.thread_id)
+    async def _rebuild(self, message: Message, thread_id: int) -> tuple[list[StoredMessage], bool]:
+        """The thread's turns before `message` from the platform's history, bounded in size;
+        False when messages were left out (the platform returns the oldest first, so what is
+        missing is what came after the first `REBUILD_MAX_MESSAGES`)."""
+        history = await self.client.get_thread_history(
+            message.channel_id, message.thread_id, limit=REBUILD_MAX_MESSAGES
+        )
         turns: list[StoredMessage] = []
-        for item in history:
+        # Everything before `message` was read if the history reached it (later ones don't matter).
+        complete = history.complete
+        for item in history.messages:
             if item.message_id == message.message_id:
+                complete = True
                 break
             if not item.is_dialogue or not item.text.strip():
                 continue
@@ -82,7 +94,13 @@ class ThreadContextMixin:
             turns.append(StoredMessage(item.role, item.text, item.message_id, item.user_id, name))
         await self.db.add_messages(thread_id, turns, replace=True)
         log.info("rebuilt %s:%s from history: %d turns", message.channel_id, message.thread_id, len(turns))
-        return turns
+        if not complete:
+            log.warning(
+                "%s: thread has more than %d messages; rebuilt from the first %d, the rest up to "
+                "message %s left out", message.conversation_key, REBUILD_MAX_MESSAGES,
+                len(history.messages), message.message_id,
+            )
+        return turns, complete
 
     async def save_turns(
         self, message: Message, state: ThreadState, turns: list[StoredMessage],

@@ -35,6 +35,15 @@ UNEXPECTED_NOTICE = (
     ":warning: Something went wrong on my side while answering. Please try again; "
     "if it keeps happening, tell the person who runs this bot (the details are in its log)."
 )
+HISTORY_CUT_NOTICE = (
+    "⚠️ This thread is too long for me to load in full: I read its first messages and yours, "
+    "so what was said in between is missing from what I know."
+)
+HISTORY_CUT_NOTE = (
+    "This thread was too long to load in full: only its first messages and the latest one are "
+    "included, the messages in between are missing. If the person refers to something you "
+    "cannot see, say so and ask them to repeat it."
+)
 TRIMMED_NOTE = (
     "Earlier messages of this conversation were left out to fit your context window. "
     "If the person refers to something you cannot see, say so and ask them to repeat it."
@@ -108,6 +117,15 @@ def error_notice(error: BaseException, timeout_seconds: float) -> str:
     }.get(error.kind, UNEXPECTED_NOTICE)
 
 
+def turn_timeout_notice(seconds: float) -> str:
+    """The whole turn (downloads, reading files, links, the model) ran past its deadline."""
+    return (
+        f":warning: This answer took longer than {seconds:g} seconds in all (fetching and reading "
+        "files and links included), so I stopped. Please send your message again; with large "
+        "files or many links, try fewer or smaller ones."
+    )
+
+
 def incomplete_note(reason: str) -> str:
     if reason == "max_output_tokens":
         return "_(The answer was cut off at the maximum length. Ask me to continue.)_"
@@ -123,10 +141,13 @@ def local_now(tz_name: str, now: datetime | None = None) -> datetime:
 
 
 def build_instructions(
-    template: str, tz_name: str, trimmed: bool, now: datetime | None = None, custom: str = ""
+    template: str, tz_name: str, trimmed: bool, now: datetime | None = None, custom: str = "",
+    history_cut: bool = False,
 ) -> str:
     """The system prompt for one turn: the configured prompt, today's date for this person,
-    and the person's own custom instructions, which may refine the defaults."""
+    and the person's own custom instructions, which may refine the defaults.
+
+    `history_cut`: the thread was rebuilt from the platform only in part (too many messages)."""
     local = local_now(tz_name, now)
     parts = [
         template.strip(),
@@ -134,6 +155,8 @@ def build_instructions(
     ]
     if trimmed:
         parts.append(TRIMMED_NOTE)
+    if history_cut:
+        parts.append(HISTORY_CUT_NOTE)
     if custom.strip():
         parts.append(
             "The person has set these custom instructions; follow them where they differ "

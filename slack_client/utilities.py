@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from base_client import (
     HistoryMessage,
     Role,
     UntrustedFileUrl,
+    ThreadHistory,
     UserInfo,
 )
 from slack_client.edited_reply import METADATA_EVENT, reply_metadata
@@ -94,14 +96,21 @@ class UtilitiesMixin:
         )
         return UserInfo(user_id, name, user.get("tz") or "UTC")
 
-    async def get_thread_history(self, channel_id: str, thread_id: str) -> list[HistoryMessage]:
+    async def get_thread_history(
+        self, channel_id: str, thread_id: str, limit: int | None = None
+    ) -> ThreadHistory:
+        """`conversations.replies`, page by page (oldest first): at most ceil(limit / 200)
+        pages, so a huge thread costs a bounded number of calls (Tier 3: ~50 a minute)."""
+        max_pages = None if limit is None else max(1, math.ceil(limit / HISTORY_PAGE_SIZE))
         messages: list[HistoryMessage] = []
         cursor: str | None = None
+        pages = 0
         while True:
             response = await self.web.conversations_replies(
                 channel=channel_id, ts=thread_id, limit=HISTORY_PAGE_SIZE, cursor=cursor,
                 include_all_metadata=True,
             )
+            pages += 1
             items: list[dict[str, Any]] = response.get("messages", [])
             for item in items:
                 turn = history_message(item, self.bot_user_id, self.bot_id)
@@ -109,13 +118,16 @@ class UtilitiesMixin:
                     messages.append(turn)
             cursor = (response.get("response_metadata") or {}).get("next_cursor")
             if not response.get("has_more") or not cursor:
-                return messages
+                return ThreadHistory(messages)
+            if max_pages is not None and pages >= max_pages:
+                return ThreadHistory(messages, complete=False)
 
     async def close_stale_progress(self, channel_id: str, thread_id: str, notice: str) -> int:
         """Progress messages left by a process that died; those this process is writing are
         alive, and never touched."""
         closed = 0
-        for item in await self.get_thread_history(channel_id, thread_id):
+        # The whole thread: a stale progress message is among its newest (only after a crash).
+        for item in (await self.get_thread_history(channel_id, thread_id)).messages:
             if item.kind == "progress" and item.message_id not in self.live_messages:
                 await self.web.chat_update(
                     channel=channel_id, ts=item.message_id, text=escape(notice), metadata=reply_metadata("notice")

@@ -252,6 +252,24 @@ async def test_file_upload_and_download(slack: FakeSlack) -> None:
     assert slack.downloads == [(file_id, False), (file_id, True)]
 
 
+async def test_held_downloads_hang_until_released(slack: FakeSlack) -> None:
+    record = slack.add_file("notes.txt", b"meeting notes", "text/plain")
+    headers = {"Authorization": f"Bearer {slack.bot_token}"}
+    slack.hold_downloads()
+    async with aiohttp.ClientSession(headers=headers) as session:
+        pending = asyncio.ensure_future(session.get(record["url_private"]))
+        await slack.wait_for(lambda: len(slack.downloads) == 1)
+        assert not pending.done()  # the request was taken; no response has started
+        slack.release_downloads()
+        async with await pending as response:
+            assert response.status == 200 and await response.read() == b"meeting notes"
+        # A client that gives up on a held download leaves nothing behind on the server.
+        slack.hold_downloads()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(session.get(record["url_private"]), 0.2)
+        slack.release_downloads()
+
+
 # --- Slack Socket Mode ----------------------------------------------------------------------
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from base_client import (
@@ -28,6 +30,19 @@ def document_block(name: str, text: str, pages: int | None) -> str:
     return f"=== DOCUMENT: {name}{size} ===\n{text}\n=== END OF DOCUMENT: {name} ==="
 
 
+def page_images(name: str, encoded: Sequence[tuple[str, str]]) -> list[StoredImage]:
+    """A scanned PDF's page images from the worker's base64 (megabytes: run it in a thread)."""
+    return [
+        StoredImage(f"{name} page image {n}", mimetype, base64.b64decode(data))
+        for n, (mimetype, data) in enumerate(encoded, start=1)
+    ]
+
+
+def skipped_files_notice(limit: int, names: Sequence[str]) -> str:
+    """Files past the per-message limit, named (the same notice path as every unread file)."""
+    return f"⚠️ I read at most {limit} files per message, so I skipped: {', '.join(names)}."
+
+
 class DocumentsMixin(VisionMixin):
     config: Config
     client: BaseClient
@@ -36,12 +51,20 @@ class DocumentsMixin(VisionMixin):
     async def read_attachments(
         self, message: Message, reply: ReplyStream
     ) -> tuple[list[str], list[StoredImage], list[str]]:
-        """(document blocks, images, one notice per file that could not be read)."""
+        """(document blocks, images, one notice per file that could not be read or was skipped).
+
+        At most `MAX_FILES_PER_MESSAGE` files are downloaded; images are shrunk to the
+        request's byte budget before they are stored or sent.
+        """
         blocks: list[str] = []
         images: list[StoredImage] = []
         notices: list[str] = []
         limit = int(self.config.max_file_mb * 1024 * 1024)
-        for attachment in message.attachments:
+        most = self.config.max_files_per_message
+        attachments, skipped = message.attachments[:most], message.attachments[most:]
+        if skipped:
+            log.info("%s: %d files over the limit of %d skipped", message.conversation_key, len(skipped), most)
+        for attachment in attachments:
             try:
                 if attachment.mimetype.startswith("image/"):
                     images.append(await self.read_image(attachment, limit, reply))
@@ -52,8 +75,11 @@ class DocumentsMixin(VisionMixin):
             except DocumentError as exc:
                 log.info("%s: %s not read: %s", message.conversation_key, attachment.name, exc.reason)
                 notices.append(f"⚠️ I couldn't read {attachment.name}: {exc.reason}.")
+        if skipped:
+            notices.append(skipped_files_notice(most, [a.name for a in skipped]))
         linked, refused = await self.read_image_urls(message.text, reply)
-        return blocks, images + linked, notices + refused
+        fitted, left_out = await self.fit_images(images + linked)
+        return blocks, fitted, notices + refused + left_out
 
     async def _read(
         self, attachment: Attachment, limit: int, reply: ReplyStream
@@ -63,8 +89,7 @@ class DocumentsMixin(VisionMixin):
             raise DocumentError("I can't read this kind of file yet (PDF, Word and text files work)")
         data = await self.download(attachment, limit, reply, f"Reading {attachment.name}…")
         extracted = await self.documents.parse(attachment.name, attachment.mimetype, data)
-        pages = [
-            StoredImage(f"{attachment.name} page image {n}", mimetype, base64.b64decode(encoded))
-            for n, (mimetype, encoded) in enumerate(extracted.images, start=1)
-        ]
+        pages: list[StoredImage] = []
+        if extracted.images:  # megabytes of base64: decoded off the loop
+            pages = await asyncio.to_thread(page_images, attachment.name, extracted.images)
         return document_block(attachment.name, extracted.text, extracted.pages), pages

@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING
 
 from base_client import Message, ReplyStream, Role
-from database import StoredImage, StoredMessage
+from database import GENERATED_IMAGE_PREFIX, StoredImage, StoredMessage
 from message_processor.handlers.image_edit import ImageEditMixin
 from message_processor.progress import ProgressIndicator
 from settings import Settings
@@ -145,7 +145,9 @@ class ImageGenerationMixin(ImageEditMixin, _Base):
         finally:
             await progress.stop()
         thread_id = await self.thread_row(message, state)
-        await self.db.add_images(thread_id, f"generated:{message.message_id}", [StoredImage("image.png", "image/png", data)])
+        await self.db.add_images(
+            thread_id, GENERATED_IMAGE_PREFIX + message.message_id, [StoredImage("image.png", "image/png", data)]
+        )
         caption = "Here is the edited picture." if source else "Here is your picture."
         await self.save_turns(message, state, [StoredMessage(Role.ASSISTANT, f"[{caption} Prompt: {message.text}]")])
         await reply.append(caption + ("\n\n" + "\n".join(notices) if notices else ""))

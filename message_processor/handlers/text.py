@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 from base_client import Message, ReplyStream, Role
 from database import StoredImage, StoredMessage
 from message_processor.handlers.documents import DocumentsMixin
-from message_processor.handlers.vision import image_part
+from message_processor.handlers.vision import image_budget, image_parts, newest_within
 from message_processor.progress import ModelSlots, ProgressIndicator
 from message_processor.thread_management import ThreadContextMixin
 from message_processor.usage import UsageMixin
 from message_processor.utilities import (
+    HISTORY_CUT_NOTICE,
     build_instructions,
     incomplete_note,
     model_options,
@@ -42,15 +43,16 @@ def request_tokens(request: ModelRequest) -> int:
     ))
 
 
-def turn_input(turn: StoredMessage, text: str, images: dict[str, list[StoredImage]]) -> dict[str, Any]:
-    """One turn for the Responses API: text, plus image inputs for a person's turn with images."""
+ImageParts = dict[str, list[dict[str, Any]]]
+
+
+def turn_input(turn: StoredMessage, text: str, images: ImageParts) -> dict[str, Any]:
+    """One turn for the Responses API: text, plus the image inputs (already encoded, by the
+    message they came with) of a person's turn with images."""
     shared = images.get(turn.slack_ts or "") if turn.role is Role.USER else None
     if not shared:
         return {"role": turn.role.value, "content": text}
-    return {
-        "role": turn.role.value,
-        "content": [{"type": "input_text", "text": text}, *(image_part(i) for i in shared)],
-    }
+    return {"role": turn.role.value, "content": [{"type": "input_text", "text": text}, *shared]}
 
 
 class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin):
@@ -63,7 +65,11 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin):
     ) -> None:
         user = await self.user_info(message.user_id)
         history = await self.load_turns(message, state)
+        # Said once, on the turn whose history was rebuilt only in part.
+        history_cut, state.history_cut = state.history_cut, False
         blocks, images, notices = await self.read_attachments(message, reply)
+        if history_cut:
+            notices.insert(0, HISTORY_CUT_NOTICE)
         text = "\n\n".join(part for part in (message.text, *blocks) if part.strip())
         if not text and not images:
             # Only files, none readable: the reasons are the whole answer.
@@ -74,7 +80,7 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin):
         # Stored before the model call, so a failed answer still leaves the question in context.
         await self.save_turns(message, state, [turn], images)
         request = await self._build_request(
-            history, user.timezone, settings, await self.context_images(message, state)
+            history, user.timezone, settings, await self.context_images(message, state), history_cut
         )
 
         self.hold_for_request(message, request_tokens(request))
@@ -112,7 +118,7 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin):
 
     async def _build_request(
         self, turns: list[StoredMessage], tz_name: str, settings: Settings,
-        images: dict[str, list[StoredImage]] | None = None,
+        images: ImageParts | None = None, history_cut: bool = False,
     ) -> ModelRequest:
         config = self.config
         texts = [
@@ -125,7 +131,8 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin):
 
         def instructions(trimmed: bool) -> str:
             return build_instructions(
-                config.system_prompt, tz_name, trimmed, custom=settings.custom_instructions
+                config.system_prompt, tz_name, trimmed, custom=settings.custom_instructions,
+                history_cut=history_cut,
             )
 
         bound = tokens_at_most(instructions(False), texts)
@@ -145,13 +152,24 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin):
             extra=model_options(settings, config.reasoning_model_prefixes),
         )
 
-    async def context_images(self, message: Message, state: ThreadState) -> dict[str, list[StoredImage]]:
-        """The thread's newest images (a few, bounded), by the message they came with."""
+    async def context_images(self, message: Message, state: ThreadState) -> ImageParts:
+        """Input parts of the thread's newest shared images, by the message they came with.
+
+        Bounded in number (`MAX_CONTEXT_IMAGES`) and in bytes (`MAX_IMAGE_CONTEXT_MB`), newest
+        first: the question's own images (fitted to the budget when shared) always go. Pictures
+        the bot drew are not shared images: they take no place here.
+        """
         thread_id = await self.thread_row(message, state)
+        total, _ = image_budget(self.config)
+        recent = await self.db.recent_images(thread_id, self.config.max_context_images, shared_only=True)
+        kept, left_out = newest_within(recent, total)
+        for image in left_out:
+            log.info("%s: older image %s left out of the request: over %g MB of images",
+                     message.conversation_key, image.name, self.config.max_image_context_mb)
         by_message: dict[str, list[StoredImage]] = {}
-        for ts, image in await self.db.recent_images(thread_id, self.config.max_context_images):
+        for ts, image in kept:
             by_message.setdefault(ts, []).append(image)
-        return by_message
+        return {ts: await image_parts(images) for ts, images in by_message.items()}
 
     async def _stream_answer(
         self, request: ModelRequest, reply: ReplyStream, progress: ProgressIndicator, live: bool

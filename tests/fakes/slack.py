@@ -94,6 +94,9 @@ class FakeSlack(LoopbackServer):
         self.files: dict[str, dict[str, Any]] = {}
         self.file_bytes: dict[str, bytes] = {}
         self.downloads: list[tuple[str, bool]] = []
+        # Cleared by `hold_downloads`: file downloads then wait without answering.
+        self._downloads_open = asyncio.Event()
+        self._downloads_open.set()
         self.calls: list[ApiCall] = []
         self.envelopes: dict[str, dict[str, Any]] = {}
         self.acks: dict[str, Ack] = {}
@@ -128,6 +131,7 @@ class FakeSlack(LoopbackServer):
 
     async def before_stop(self) -> None:
         """Close every websocket so the bot's socket client sees the server go."""
+        self._downloads_open.set()  # held downloads end with the server
         for ws, transport in list(self._sockets):
             if ws.closed:
                 continue
@@ -261,6 +265,14 @@ class FakeSlack(LoopbackServer):
         for messages in self.messages.values():
             for message in messages:
                 message["streaming"] = False
+
+    def hold_downloads(self) -> None:
+        """From now on, file downloads (``url_private``) hang: the request is taken, no response
+        starts, as with a stalled file host, until `release_downloads` (or the fake stops)."""
+        self._downloads_open.clear()
+
+    def release_downloads(self) -> None:
+        self._downloads_open.set()
 
     def set_latency(self, method: str, seconds: float) -> None:
         """Delay every response of `method` ("*" = all methods) by `seconds`."""
@@ -674,6 +686,7 @@ class FakeSlack(LoopbackServer):
         file_id = request.match_info["file_id"]
         authorized = request.headers.get("Authorization") == f"Bearer {self.bot_token}"
         self.downloads.append((file_id, authorized))
+        await self._downloads_open.wait()
         if not authorized:
             return web.Response(status=403, text="<!DOCTYPE html><html><body>Sign in to Slack</body></html>",
                                 content_type="text/html")

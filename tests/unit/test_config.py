@@ -82,3 +82,20 @@ def test_library_log_level() -> None:
     assert load_config({**VALID, "LIBRARY_LOG_LEVEL": "Debug"}).library_log_level == "DEBUG"
     with pytest.raises(ConfigError, match="LIBRARY_LOG_LEVEL='verbose' is not one of"):
         load_config({**VALID, "LIBRARY_LOG_LEVEL": "verbose"})
+def test_bounded_work_defaults_and_limits() -> None:
+    config = load_config(VALID)
+    assert config.max_files_per_message == 10 and config.max_image_context_mb == 8
+    assert config.turn_timeout_seconds == config.openai_timeout_seconds + 60
+    assert load_config({**VALID, "OPENAI_TIMEOUT_SECONDS": "30"}).turn_timeout_seconds == 90
+    tuned = load_config({**VALID, "OPENAI_TIMEOUT_SECONDS": "30", "TURN_TIMEOUT_SECONDS": "30",
+                         "MAX_FILES_PER_MESSAGE": "3", "MAX_IMAGE_CONTEXT_MB": "2.5"})
+    assert (tuned.turn_timeout_seconds, tuned.max_files_per_message, tuned.max_image_context_mb) == (30, 3, 2.5)
+
+
+def test_the_turn_deadline_may_not_be_shorter_than_the_model_call() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({**VALID, "OPENAI_TIMEOUT_SECONDS": "120", "TURN_TIMEOUT_SECONDS": "60",
+                     "MAX_FILES_PER_MESSAGE": "0"})
+    problems = caught.value.problems
+    assert any(p.startswith("TURN_TIMEOUT_SECONDS=60 must be at least OPENAI_TIMEOUT_SECONDS (120)") for p in problems)
+    assert any(p.startswith("MAX_FILES_PER_MESSAGE=0 is out of range") for p in problems)

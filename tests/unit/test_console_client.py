@@ -224,7 +224,7 @@ async def test_what_the_console_cannot_do() -> None:
 
     with pytest.raises(DownloadError):
         await client.download_file(attachment, max_bytes=100)
-    assert await client.get_thread_history(CHANNEL_ID, "1.0") == []
+    assert (await client.get_thread_history(CHANNEL_ID, "1.0")).messages == []
     assert await client.close_stale_progress(CHANNEL_ID, "1.0", "restarted") == 0
     assert await client.socket_connected()
     user = await client.get_user_info(client.user_id)

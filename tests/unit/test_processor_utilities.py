@@ -7,9 +7,11 @@ from datetime import datetime, timezone
 import pytest
 
 from message_processor.utilities import (
+    HISTORY_CUT_NOTE,
     build_instructions,
     error_notice,
     progress_status,
+    turn_timeout_notice,
 )
 from openai_client.events import ErrorKind, ModelError
 
@@ -41,3 +43,13 @@ def test_instructions_carry_the_date_in_the_persons_timezone() -> None:
     assert "Tuesday, 24 November 2026" in text and "08:30" in text
     assert "left out" not in text
     assert "left out" in build_instructions("Be brief.", "Nowhere/Invalid", trimmed=True, now=now)
+
+
+def test_the_turn_deadline_notice_says_what_happened_and_what_to_do() -> None:
+    text = turn_timeout_notice(365)
+    assert text.startswith(":warning:") and "365 seconds" in text and "send your message again" in text
+
+
+def test_the_model_is_told_when_a_thread_was_rebuilt_in_part() -> None:
+    assert HISTORY_CUT_NOTE not in build_instructions("Be brief.", "UTC", trimmed=False)
+    assert HISTORY_CUT_NOTE in build_instructions("Be brief.", "UTC", trimmed=False, history_cut=True)
