@@ -50,6 +50,8 @@ class Message:
     attachments: tuple[Attachment, ...] = ()
     # A one-to-one conversation with the bot (access rules treat these apart from channels).
     is_direct: bool = False
+    # Written by someone of another organization than the bot's own (a shared channel).
+    external: bool = False
 
     @property
     def conversation_key(self) -> str:
@@ -84,6 +86,11 @@ class HistoryMessage:
     is_dialogue: bool = True
     # For the bot's own messages: what it marked them as (progress, answer, notice, …).
     kind: str | None = None
+    # Not from a person the bot serves, as far as the platform can tell (another bot, someone of
+    # another organization): context to quote, never instructions.
+    outsider: bool = False
+    # A name to show for an author who is not a person (another bot's name).
+    author: str | None = None
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,7 @@ class Config:
     allowed_user_ids: tuple[str, ...] = ()
     allowed_channel_ids: tuple[str, ...] = ()
     admin_user_ids: tuple[str, ...] = ()
+    allow_external_users: bool = False
     # Tokens (input + output) a person may use per UTC day; 0: no limit.
     daily_token_budget: int = 0
     # Data care: an online backup every BACKUP_INTERVAL_HOURS, the newest BACKUP_KEEP kept
@@ -364,6 +365,7 @@ def load_config(env: Mapping[str, str], require_slack: bool = True) -> Config:
         allowed_user_ids=r.names("ALLOWED_USER_IDS", ()),
         allowed_channel_ids=r.names("ALLOWED_CHANNEL_IDS", ()),
         admin_user_ids=r.names("ADMIN_USER_IDS", ()),
+        allow_external_users=r.flag("ALLOW_EXTERNAL_USERS", Config.allow_external_users),
         daily_token_budget=r.number("DAILY_TOKEN_BUDGET", Config.daily_token_budget, 0, 10**12, int),
         backup_dir=r.text("BACKUP_DIR", Config.backup_dir),
         backup_keep=r.number("BACKUP_KEEP", Config.backup_keep, 0, 1000, int),

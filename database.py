@@ -156,6 +156,16 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE threads SET last_activity = NEW.created_at WHERE id = NEW.thread_id;
     END;
     """,
+    """
+    -- One person's own settings in a thread (on top of the thread's settings for everyone).
+    CREATE TABLE thread_user_settings (
+        thread_id INTEGER NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL,
+        overrides TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (thread_id, user_id)
+    );
+    """,
 )
 
 
@@ -438,6 +448,26 @@ class Database:
                 "overrides = excluded.overrides, updated_by = excluded.updated_by, "
                 "updated_at = excluded.updated_at",
                 (thread_id, json.dumps(overrides), user_id, time.time()),
+            )
+
+    async def thread_user_settings(self, channel_id: str, thread_ts: str, user_id: str) -> dict[str, Any]:
+        row = await self._one(
+            "SELECT s.overrides FROM thread_user_settings s JOIN threads t ON t.id = s.thread_id "
+            "WHERE t.channel_id = ? AND t.thread_ts = ? AND s.user_id = ?",
+            (channel_id, thread_ts, user_id),
+        )
+        return json.loads(row["overrides"]) if row else {}
+
+    async def save_thread_user_settings(
+        self, channel_id: str, thread_ts: str, user_id: str, overrides: dict[str, Any]
+    ) -> None:
+        thread_id = await self.ensure_thread(channel_id, thread_ts)
+        async with self._write_lock:
+            await self.conn.execute(
+                "INSERT INTO thread_user_settings (thread_id, user_id, overrides, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (thread_id, user_id) DO UPDATE SET "
+                "overrides = excluded.overrides, updated_at = excluded.updated_at",
+                (thread_id, user_id, json.dumps(overrides), time.time()),
             )
 
     # --- people ------------------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """What a person can tune, and how the layers combine. Pure: no I/O.
 
 Precedence, resolved on every turn by `resolve`: environment defaults < everyone's defaults
-(set by admins) < a person's defaults < the thread's settings. Layers store only what differs
-from the layer below (`overrides`), so a default changed in the environment later still reaches
-everyone who never touched it.
+(set by admins) < a person's defaults < the thread's settings for everyone (set by the person
+who started the thread, or an admin) < that person's own settings in the thread. Layers store
+only what differs from the layer below (`overrides`), so a default changed in the environment
+later still reaches everyone who never touched it. A thread's layer for everyone is a diff
+against everyone's layers (never against its saver's own defaults), and never holds custom
+instructions: one person's instructions reach only their own answers.
 """
 
 from __future__ import annotations
@@ -48,7 +51,16 @@ class Settings:
 
 FIELD_NAMES = tuple(f.name for f in fields(Settings))
 
-Scope = Literal["user", "thread", "workspace"]
+# Where a settings window saves: a person's defaults, a thread for everyone in it, one
+# person's own answers in a thread, or everyone's defaults.
+Scope = Literal["user", "thread", "thread_mine", "workspace"]
+# What a layer for other people may set: everything but a person's own instructions.
+PERSONAL_FIELDS = ("custom_instructions",)
+
+
+def shared(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` without what is personal: what may apply to other people's answers."""
+    return {name: value for name, value in values.items() if name not in PERSONAL_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,8 @@ class SettingsSource(Protocol):
     async def usage(self, user_id: str) -> UsageSummary: ...
 
     async def effective(self, user_id: str, channel_id: str | None, thread_ts: str | None) -> Settings: ...
+
+    async def for_thread(self, channel_id: str, thread_ts: str) -> Settings: ...
 
     async def save(
         self, user_id: str, scope: Scope, values: dict[str, Any],

@@ -45,6 +45,8 @@ class ModalContext:
     issued_at: float
     channel_id: str = ""
     thread_ts: str = ""
+    # May save the thread's settings for everyone in it (its starter, or an admin).
+    shared: bool = False
 
     @property
     def for_thread(self) -> bool:
@@ -104,8 +106,13 @@ def _select(block_id: str, label: str, choices: tuple[str, ...], current: str,
     return block
 
 
+NOT_YOUR_THREAD = (
+    "You didn't start this thread, so what you save here changes only your own answers in it. "
+    "The person who started it sets it for everyone."
+)
 SCOPE_LABELS: dict[str, str] = {
-    "thread": "This thread only",
+    "thread": "This thread, for everyone in it",
+    "thread_mine": "Only my answers in this thread",
     "user": "My defaults (all new conversations)",
     "workspace": "Everyone's defaults (admin)",
 }
@@ -128,13 +135,17 @@ def build_view(
     usage: UsageSummary | None = None,
     *,
     web_search: bool = True,
+    note: str | None = None,
 ) -> dict[str, Any]:
     """The modal showing `settings`, saved at `scope`; more than one of `scopes` adds the choice.
 
-    `web_search=False` (a Chat Completions server has no such tool) leaves that option out.
+    `web_search=False` (a Chat Completions server has no such tool) leaves that option out;
+    `note` is a line shown at the top (who this window's changes apply to).
     """
     models = available_models if settings.model in available_models else (settings.model, *available_models)
     blocks: list[dict[str, Any]] = []
+    if note:
+        blocks.append({"type": "context", "block_id": "note", "elements": [{"type": "mrkdwn", "text": note}]})
     if usage is not None:
         blocks.append({"type": "context", "block_id": "usage",
                        "elements": [{"type": "mrkdwn", "text": usage_text(usage)}]})
@@ -165,6 +176,7 @@ def build_view(
     blocks.append({
         "type": "input", "block_id": "custom_instructions", "optional": True,
         "label": _text("Custom instructions"), "element": instructions,
+        "hint": _text("Only ever used for your own answers, wherever you save them."),
     })
     features = [_option("streaming", "Stream answers as they are written")]
     if web_search:

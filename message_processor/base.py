@@ -113,7 +113,7 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         received = time.monotonic()
         # Recovered messages were admitted before the restart.
         refusal = None if recovered else self.access.refusal(
-            message.user_id, message.channel_id, message.is_direct
+            message.user_id, message.channel_id, message.is_direct, message.external
         )
         if refusal is not None:
             await self._refuse(message, refusal)

@@ -9,7 +9,7 @@ from typing import Any
 from config import Config
 from database import Database
 from message_processor.budget import day_start
-from settings import Scope, Settings, UsageSummary, overrides, resolve
+from settings import PERSONAL_FIELDS, Scope, Settings, UsageSummary, overrides, resolve, shared
 
 
 def defaults_from_config(config: Config) -> Settings:
@@ -38,6 +38,7 @@ class SettingsStore:
         self._workspace: dict[str, Any] | None = None
         self._users: dict[str, dict[str, Any]] = {}
         self._threads: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._mine: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
 
     async def _resolve(self, *layers: dict[str, Any]) -> Settings:
         if self._workspace is None:
@@ -58,21 +59,57 @@ class SettingsStore:
         if key in self._threads:
             self._threads.move_to_end(key)
         else:
-            self._threads[key] = await self.db.thread_settings(channel_id, thread_ts)
+            # `shared`: a layer stored before instructions became personal keeps them to itself.
+            self._threads[key] = shared(await self.db.thread_settings(channel_id, thread_ts))
             while len(self._threads) > CACHED_THREADS:
                 self._threads.popitem(last=False)
         return self._threads[key]
+
+    async def _mine_layer(self, user_id: str, channel_id: str, thread_ts: str) -> dict[str, Any]:
+        key = (channel_id, thread_ts, user_id)
+        if key in self._mine:
+            self._mine.move_to_end(key)
+        else:
+            self._mine[key] = await self.db.thread_user_settings(channel_id, thread_ts, user_id)
+            while len(self._mine) > CACHED_THREADS:
+                self._mine.popitem(last=False)
+        return self._mine[key]
 
     async def for_user(self, user_id: str) -> Settings:
         """Everyone's defaults with the person's own defaults on top."""
         return await self._resolve(await self._user_layer(user_id))
 
     async def effective(self, user_id: str, channel_id: str | None, thread_ts: str | None) -> Settings:
-        """What a turn uses: defaults < everyone's < the person's defaults < the thread's settings."""
+        """What a turn uses: defaults < everyone's < the person's defaults < the thread's
+        settings for everyone < the person's own settings in the thread."""
         layers = [await self._user_layer(user_id)]
         if channel_id and thread_ts:
             layers.append(await self._thread_layer(channel_id, thread_ts))
+            layers.append(await self._mine_layer(user_id, channel_id, thread_ts))
         return await self._resolve(*layers)
+
+    async def for_thread(self, channel_id: str, thread_ts: str) -> Settings:
+        """A thread's settings for everyone in it: everyone's defaults with the thread's on top."""
+        return await self._resolve(await self._thread_layer(channel_id, thread_ts))
+
+    async def _save_mine(
+        self, user_id: str, channel_id: str, thread_ts: str, values: dict[str, Any], merge: bool
+    ) -> None:
+        """A person's own layer in a thread: a diff against what they would get without it.
+        `merge`: only some fields were given, the others keep their own value."""
+        below = (await self._resolve(
+            await self._user_layer(user_id), await self._thread_layer(channel_id, thread_ts)
+        )).as_dict()
+        layer = dict(await self._mine_layer(user_id, channel_id, thread_ts)) if merge else {}
+        for name, value in values.items():
+            if name not in below:
+                continue
+            if below[name] == value:
+                layer.pop(name, None)
+            else:
+                layer[name] = value
+        await self.db.save_thread_user_settings(channel_id, thread_ts, user_id, layer)
+        self._mine[(channel_id, thread_ts, user_id)] = layer
 
     async def usage(self, user_id: str) -> UsageSummary:
         now = time.time()
@@ -86,15 +123,24 @@ class SettingsStore:
         self, user_id: str, scope: Scope, values: dict[str, Any],
         channel_id: str | None = None, thread_ts: str | None = None,
     ) -> tuple[Settings, Settings]:
-        """Store `values` at `scope` (as a diff against the layer below); (before, after)."""
-        if scope == "thread":
+        """Store `values` at `scope` (as a diff against the layers below); (before, after).
+
+        For `thread` (everyone in it), before and after are the thread's settings for everyone;
+        custom instructions among `values` go to the saver's own layer in the thread."""
+        if scope in ("thread", "thread_mine"):
             if not channel_id or not thread_ts:
                 raise ValueError("thread settings need a channel and a thread")
+            if scope == "thread":
+                before = await self.for_thread(channel_id, thread_ts)
+                layer = overrides(shared(values), await self.for_workspace())
+                await self.db.save_thread_settings(channel_id, thread_ts, layer, user_id)
+                self._threads[(channel_id, thread_ts)] = layer
+                personal = {k: v for k, v in values.items() if k in PERSONAL_FIELDS}
+                if personal:
+                    await self._save_mine(user_id, channel_id, thread_ts, personal, merge=True)
+                return before, await self.for_thread(channel_id, thread_ts)
             before = await self.effective(user_id, channel_id, thread_ts)
-            base = await self.for_user(user_id)
-            layer = overrides(values, base)
-            await self.db.save_thread_settings(channel_id, thread_ts, layer, user_id)
-            self._threads[(channel_id, thread_ts)] = layer
+            await self._save_mine(user_id, channel_id, thread_ts, values, merge=False)
             return before, await self.effective(user_id, channel_id, thread_ts)
         if scope == "workspace":
             before = await self.for_workspace()

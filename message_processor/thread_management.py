@@ -6,8 +6,10 @@ import logging
 import time
 from collections.abc import Sequence
 
-from base_client import BaseClient, Message, ReplyOutcome, Role, UserInfo
+from access import AccessPolicy
+from base_client import BaseClient, HistoryMessage, Message, ReplyOutcome, Role, UserInfo
 from database import Database, StoredImage, StoredMessage
+from message_processor.utilities import quoted_turn
 from settings import Settings
 from thread_manager import ThreadState
 
@@ -22,6 +24,7 @@ REBUILD_MAX_MESSAGES = 2000
 class ThreadContextMixin:
     client: BaseClient
     db: Database
+    access: AccessPolicy
     _users: dict[str, tuple[UserInfo, float]]
 
     async def user_info(self, user_id: str) -> UserInfo:
@@ -88,10 +91,10 @@ class ThreadContextMixin:
                 last = turns.pop()
                 turns.append(StoredMessage(Role.ASSISTANT, f"{last.text}\n{item.text}", last.slack_ts))
                 continue
-            name = None
-            if item.role is Role.USER and item.user_id:
-                name = (await self.user_info(item.user_id)).display_name
-            turns.append(StoredMessage(item.role, item.text, item.message_id, item.user_id, name))
+            if item.role is Role.ASSISTANT:
+                turns.append(StoredMessage(item.role, item.text, item.message_id))
+            else:
+                turns.append(await self._person_turn(item))
         await self.db.add_messages(thread_id, turns, replace=True)
         log.info("rebuilt %s:%s from history: %d turns", message.channel_id, message.thread_id, len(turns))
         if not complete:
@@ -101,6 +104,19 @@ class ThreadContextMixin:
                 len(history.messages), message.message_id,
             )
         return turns, complete
+
+    async def _person_turn(self, item: HistoryMessage) -> StoredMessage:
+        """Someone's message in the thread; from someone the bot does not serve, it is quoted
+        and named as such, so what they wrote never reads as instructions."""
+        name = (await self.user_info(item.user_id)).display_name if item.user_id else None
+        refused = item.user_id is not None and self.access.person_refusal(item.user_id) is not None
+        if not (item.outsider or refused):
+            return StoredMessage(Role.USER, item.text, item.message_id, item.user_id, name)
+        who = "a bot" if item.user_id is None else "not someone I answer"
+        return StoredMessage(
+            Role.USER, quoted_turn(item.text), item.message_id, item.user_id,
+            f"{name or item.author or 'Someone'} ({who})",
+        )
 
     async def save_turns(
         self, message: Message, state: ThreadState, turns: list[StoredMessage],

@@ -59,7 +59,15 @@ def strip_mention(text: str, bot_user_id: str) -> str:
     return re.sub(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", "", text).strip()
 
 
-def history_message(item: dict[str, Any], bot_user_id: str, bot_id: str) -> HistoryMessage | None:
+def is_external(item: dict[str, Any], team_id: str) -> bool:
+    """Written by someone of another organization (Slack Connect): their `user_team` is not ours."""
+    team = item.get("user_team") or item.get("team")
+    return bool(team and team_id and team != team_id)
+
+
+def history_message(
+    item: dict[str, Any], bot_user_id: str, bot_id: str, team_id: str = ""
+) -> HistoryMessage | None:
     """One `conversations.replies` message as a turn; None for what is not a conversation turn."""
     if item.get("subtype") not in (None, "file_share", "thread_broadcast", "bot_message"):
         return None
@@ -75,14 +83,18 @@ def history_message(item: dict[str, Any], bot_user_id: str, bot_id: str) -> Hist
         )
     if item.get("bot_id"):
         name = item.get("username") or (item.get("bot_profile") or {}).get("name") or "another bot"
-        return HistoryMessage(item["ts"], Role.USER, f"[{name}] {text}", None)
-    return HistoryMessage(item["ts"], Role.USER, strip_mention(text, bot_user_id), item.get("user"))
+        return HistoryMessage(item["ts"], Role.USER, text, None, outsider=True, author=name)
+    return HistoryMessage(
+        item["ts"], Role.USER, strip_mention(text, bot_user_id), item.get("user"),
+        outsider=is_external(item, team_id),
+    )
 
 
 class UtilitiesMixin:
     web: AsyncWebClient
     bot_user_id: str
     bot_id: str
+    team_id: str
     config: Config
     live_messages: set[str]
 
@@ -113,7 +125,7 @@ class UtilitiesMixin:
             pages += 1
             items: list[dict[str, Any]] = response.get("messages", [])
             for item in items:
-                turn = history_message(item, self.bot_user_id, self.bot_id)
+                turn = history_message(item, self.bot_user_id, self.bot_id, self.team_id)
                 if turn is not None:
                     messages.append(turn)
             cursor = (response.get("response_metadata") or {}).get("next_cursor")

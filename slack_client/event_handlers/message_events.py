@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from base_client import Attachment, Message
-from slack_client.utilities import strip_mention
+from slack_client.utilities import is_external, strip_mention
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def mentions(event: dict[str, Any], bot_user_id: str) -> bool:
     return f"<@{bot_user_id}" in (event.get("text") or "")
 
 
-def to_message(event: dict[str, Any], event_id: str | None, bot_user_id: str) -> Message:
+def to_message(event: dict[str, Any], event_id: str | None, bot_user_id: str, team_id: str = "") -> Message:
     files = tuple(
         Attachment(
             file_id=f["id"], name=f.get("name") or f["id"], mimetype=f.get("mimetype") or "",
@@ -53,11 +53,13 @@ def to_message(event: dict[str, Any], event_id: str | None, bot_user_id: str) ->
         event_id=event_id,
         attachments=files,
         is_direct=event.get("channel_type") == "im",
+        external=is_external(event, team_id),
     )
 
 
 class MessageEventsMixin:
     bot_user_id: str
+    team_id: str
     deliver: Callable[[Message], object]
     is_active_thread: Callable[[str, str], Awaitable[bool]]
 
@@ -73,12 +75,12 @@ class MessageEventsMixin:
                 return  # mentions arrive as app_mention; other top-level chatter is not for us
             if not await self.is_active_thread(event["channel"], thread_ts):
                 return
-            self.deliver(to_message(event, body.get("event_id"), self.bot_user_id))
+            self.deliver(to_message(event, body.get("event_id"), self.bot_user_id, self.team_id))
             return
-        message = to_message(event, body.get("event_id"), self.bot_user_id)
+        message = to_message(event, body.get("event_id"), self.bot_user_id, self.team_id)
         self.deliver(message)
         await self.title_first_question(message.channel_id, message.thread_id, message.text)
 
     async def on_app_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         if is_from_person(event, self.bot_user_id):
-            self.deliver(to_message(event, body.get("event_id"), self.bot_user_id))
+            self.deliver(to_message(event, body.get("event_id"), self.bot_user_id, self.team_id))

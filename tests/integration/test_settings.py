@@ -181,14 +181,15 @@ async def test_thread_settings_beat_personal_defaults_only_in_their_thread(
     view_id = next(i for i, v in slack.views.items() if v["private_metadata"] == view["private_metadata"])
     blocks = blocks_of(view)
     assert blocks["scope"]["element"]["initial_option"]["value"] == "thread"
-    assert blocks["model"]["element"]["initial_option"]["value"] == "gpt-5.5-mini"
+    # The thread for everyone in it: what everyone gets here, not Alice's own defaults.
+    assert blocks["model"]["element"]["initial_option"]["value"] == "gpt-5.5"
     await submit(slack, view_id, view, model="gpt-4.1")
-    await slack.wait_for(lambda: slack.ephemerals)
-    assert slack.ephemerals[-1]["thread_ts"] == root
-    assert "Model: gpt-5.5-mini → gpt-4.1" in slack.ephemerals[-1]["text"]
+    await slack.wait_for(lambda: [m for m in slack.bot_messages("D0ALICE", root) if m["text"].startswith(":gear:")])
+    [line] = [m["text"] for m in slack.bot_messages("D0ALICE", root) if m["text"].startswith(":gear:")]
+    assert line == ":gear: <@U0ALICE> changed this thread's settings for everyone: Model: gpt-5.5 → gpt-4.1"
 
     await slack.user_says("U0ALICE", "D0ALICE", "in the thread", thread_ts=root)
-    await wait_replies(slack, "D0ALICE", root, count=2)
+    await wait_replies(slack, "D0ALICE", root, count=3)  # answer, the settings line, answer
     assert openai.responses_requests()[-1]["model"] == "gpt-4.1"
     other = await slack.user_says("U0ALICE", "D0ALICE", "elsewhere")
     await wait_replies(slack, "D0ALICE", other)

@@ -53,7 +53,8 @@ def test_history_tells_answers_from_notices() -> None:
     assert not history_message(notice, BOT, "B0").is_dialogue
     assert history_message(person, BOT, "B0").text == "question"
     assert history_message(person, BOT, "B0").role is Role.USER
-    assert history_message(other_bot, BOT, "B0").text == "[ci] build failed"
+    bot_turn = history_message(other_bot, BOT, "B0")
+    assert (bot_turn.text, bot_turn.author, bot_turn.outsider) == ("build failed", "ci", True)
     assert history_message({**person, "subtype": "channel_join"}, BOT, "B0") is None
     assert strip_mention("<@U0BOT|assistant> hi", BOT) == "hi"
 
