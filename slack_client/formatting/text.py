@@ -6,10 +6,13 @@ closed yet (mid-stream) is closed for display so half an answer still renders.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
 from slack_client.formatting.safety import honest_label, neutralize_controls, safe_target
+
+log = logging.getLogger(__name__)
 
 # Slack truncates message text at 40k characters but long messages read badly and blocks cap
 # at 3000; ~4k per message is the size Slack itself recommends.
@@ -196,7 +199,11 @@ class SafeMarkdown:
             if _FENCE_LINE.match(line):
                 self._in_code = True
             else:
-                line = _safe_markdown_line(line)
+                try:
+                    line = _safe_markdown_line(line)
+                except Exception:  # a bug here must not cost the answer: no links on this line
+                    log.exception("making a line safe failed; its links are shown as text")
+                    line = line.replace("](", "] (").replace("]:", "] :")
         elif _FENCE_LINE.match(line) and line.strip() in (FENCE, "~~~"):
             self._in_code = False
         return neutralize_controls(line)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.fakes.openai import FakeOpenAI, Reply
 from tests.fakes.slack import FakeSlack
-from tests.helpers import FINAL_KINDS, bot_replies, kind, settled, wait_replies
+from tests.helpers import FINAL_KINDS, bot_replies, kind, settled, wait_handled, wait_replies
 
 OTHERS = [f"U0P{i}" for i in range(5)]
 
@@ -103,3 +103,21 @@ async def test_a_burst_into_a_busy_thread_gets_one_busy_notice(
     assert statuses == ["rejected"] * 10  # every one was handled...
     notices = [m for m in bot_replies(slack, "D0ALICE", root) if kind(m) == "notice"]
     assert len(notices) == 1  # ...and the burst was told once
+
+
+async def test_a_refused_persons_burst_into_a_thread_gets_one_refusal(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot(ALLOWED_USER_IDS="U0BOB")
+    root = await slack.user_says("U0ALICE", "D0ALICE", "let me in")
+    for i in range(5):
+        await slack.user_says("U0ALICE", "D0ALICE", f"please {i}", thread_ts=root)
+    await wait_handled(slack, app, 6)
+    await app.processor.wait_idle()
+
+    messages = [m for m in slack.thread("D0ALICE", root) if m.get("user") == "U0ALICE"]
+    statuses = [await app.db.message_status("D0ALICE", m["ts"]) for m in messages]
+    assert statuses == ["rejected"] * 6  # every one was handled...
+    refusals = [m for m in bot_replies(slack, "D0ALICE", root) if kind(m) == "notice"]
+    assert len(refusals) == 1 and "not available to you" in refusals[0]["text"]  # ...and told once
+    assert not openai.responses_requests()

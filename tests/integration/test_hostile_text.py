@@ -112,3 +112,21 @@ async def test_a_formatter_failure_still_ends_in_the_answer_text(
     ts = await slack.user_says("U0ALICE", "D0ALICE", "hi")
 
     assert await wait_replies(slack, "D0ALICE", ts) == ["the **answer** &lt;!channel&gt;"]
+
+
+async def test_a_formatter_failure_in_a_native_stream_still_ends_in_the_answer_text(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot, monkeypatch: pytest.MonkeyPatch
+):
+    import slack_client.formatting.text as text
+
+    def broken(line: str) -> str:
+        raise IndexError("a formatter bug")
+
+    monkeypatch.setattr(text, "_safe_markdown_line", broken)
+    await start_bot(SLACK_NATIVE_STREAMING="true")
+    openai.script(Reply(text="the answer [x](!channel) <!here>\nsecond line", chunk_size=5, chunk_delay=0.01))
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "hi")
+
+    [shown] = await wait_replies(slack, "D0ALICE", ts)
+    assert shown.startswith("the answer [x] (!channel)") and shown.endswith("second line")
+    assert not [t for t in bot_texts(slack) if CONTROL.search(t)]
