@@ -60,6 +60,13 @@ def test_private_use_characters_pass_through_untouched():
     assert markdown_to_mrkdwn(text) == "answer \ue0017\ue001 end *bold* `code` \ue000"
 
 
+@pytest.mark.parametrize("odd", ["\x00", "\ud800", "\u202e", "\ufeff", "\u200b", "\U0001f600", "&amp;", "\\"])
+def test_no_character_breaks_either_rendering(odd: str):
+    text = f"a {odd} **b{odd}** [l{odd}](https://x.org/{odd}) `c{odd}`\n| {odd} | x |\n|---|---|\n```\n{odd}\n```"
+    assert odd.replace("&", "&amp;") in markdown_to_mrkdwn(text)
+    assert odd in safe_markdown(text)
+
+
 def test_streamed_safe_markdown_only_grows_and_ends_as_the_whole():
     text = "\n".join(HOSTILE) + "\nplain [ok](https://a.org) tail [x](!here)"
     rng = random.Random(7)
