@@ -136,6 +136,15 @@ class ReplyStream(ABC):
     async def fail(self, notice: str) -> ReplyOutcome:
         """End the reply with a notice saying what went wrong (keeping any partial text)."""
 
+    async def step(self, step_id: str, title: str, status: str, detail: str = "",
+                   sources: tuple[str, ...] = ()) -> None:
+        """A tool step of the answer: `in_progress`, then `complete` or `error`, by `step_id`.
+
+        By default a running step is shown as the progress status; platforms that can show
+        steps of their own (Slack's task cards, a line above the text) do more."""
+        if status == "in_progress":
+            await self.progress(title)
+
 
 class BaseClient(ABC):
     """What the processor needs from a chat platform, and what `main.py` starts and stops."""

@@ -52,6 +52,7 @@ class Config:
     openai_max_retries: int = 2
     max_concurrent_requests: int = 100
     max_concurrent_per_person: int = 3
+    max_tool_rounds: int = 8
     openai_max_output_tokens: int = 8192
     # 0 means "look the model up in token_counter's table, else a safe default".
     openai_context_window: int = 0
@@ -310,6 +311,7 @@ def load_config(env: Mapping[str, str], require_slack: bool = True) -> Config:
         max_concurrent_per_person=r.number(
             "MAX_CONCURRENT_PER_PERSON", Config.max_concurrent_per_person, 1, 10_000, int
         ),
+        max_tool_rounds=r.number("MAX_TOOL_ROUNDS", Config.max_tool_rounds, 1, 50, int),
         openai_max_output_tokens=r.number(
             "OPENAI_MAX_OUTPUT_TOKENS", Config.openai_max_output_tokens, 16, 1_000_000, int
         ),

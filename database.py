@@ -166,6 +166,20 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (thread_id, user_id)
     );
     """,
+    """
+    -- Every tool call of a turn, beside the turn's usage: which tool, how long, how it went.
+    CREATE TABLE tool_calls (
+        id INTEGER PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        thread_ts TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX tool_calls_by_time ON tool_calls (created_at);
+    """,
 )
 
 
@@ -519,6 +533,23 @@ class Database:
                 (user_id, channel_id, thread_ts, model, kind, input_tokens, output_tokens, time.time()),
             )
 
+    async def record_tool_call(
+        self, user_id: str, channel_id: str, thread_ts: str, tool: str, outcome: str, duration_ms: int
+    ) -> None:
+        async with self._write_lock:
+            await self.conn.execute(
+                "INSERT INTO tool_calls (user_id, channel_id, thread_ts, tool, outcome, duration_ms, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (user_id, channel_id, thread_ts, tool, outcome, duration_ms, time.time()),
+            )
+
+    async def tool_calls(self, channel_id: str, thread_ts: str) -> list[dict[str, Any]]:
+        rows = await self._all(
+            "SELECT tool, outcome, duration_ms FROM tool_calls WHERE channel_id = ? AND thread_ts = ? ORDER BY id",
+            (channel_id, thread_ts),
+        )
+        return [dict(row) for row in rows]
+
     async def tokens_used(self, user_id: str, since: float) -> int:
         """Input + output tokens a person used since `since` (epoch seconds)."""
         row = await self._one(
@@ -604,6 +635,7 @@ class Database:
             "answers": f"DELETE FROM answers WHERE created_at < :before OR {of_expired_thread}",
             "usage": "DELETE FROM usage WHERE created_at < :keep_usage_since "
                      f"AND (created_at < :before OR {of_expired_thread})",
+            "tool_calls": f"DELETE FROM tool_calls WHERE created_at < :before OR {of_expired_thread}",
             "inbound_messages": "DELETE FROM inbound_messages WHERE updated_at < :before",
             "threads": "DELETE FROM threads WHERE last_activity < :before",
             "users": "DELETE FROM users "

@@ -34,6 +34,7 @@ from observability import Stats
 from openai_client import ModelError, OpenAIClient
 from settings import Settings
 from thread_manager import ThreadManager, ThreadState, Ticket
+from tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,11 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         settings: SettingsStore,
         documents: DocumentParser,
         image_fetcher: ImageFetcher,
+        tools: ToolRegistry | None = None,
     ) -> None:
         self.config = config
+        # The model's tools; a processor built without any gets the hosted ones its style has.
+        self.tools = tools or ToolRegistry(config.openai_api_style)
         self.documents = documents
         self.image_fetcher = image_fetcher
         self.settings = settings

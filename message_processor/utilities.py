@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from openai_client.events import ErrorKind, ModelError
+from openai_client.events import Citation, ErrorKind, ModelError
 from settings import Settings, is_reasoning_model
 
 BUSY_NOTICE = (
@@ -173,9 +174,16 @@ def model_options(settings: Settings, reasoning_prefixes: tuple[str, ...]) -> di
         options["text"] = {"verbosity": settings.verbosity}
     else:
         options["temperature"] = settings.temperature
-    if settings.web_search:
-        options["tools"] = [{"type": "web_search"}]
     return options
+
+
+def sources_note(citations: Sequence[Citation]) -> str:
+    """The sources a web search answer cites, as links at its end (one per address)."""
+    seen: dict[str, str] = {}
+    for citation in citations:
+        seen.setdefault(citation.url, citation.title)
+    lines = [f"- [{(title or url).replace(']', ')').replace('[', '(')}]({url})" for url, title in seen.items()]
+    return "\n\nSources:\n" + "\n".join(lines)
 
 
 def quoted_turn(text: str) -> str:

@@ -2,7 +2,9 @@
 
 from openai_client.client import OpenAIClient
 from openai_client.events import (
+    Citation,
     Completed,
+    FunctionCall,
     ModelError,
     ModelRequest,
     StreamEvent,
@@ -11,7 +13,9 @@ from openai_client.events import (
 )
 
 __all__ = [
+    "Citation",
     "Completed",
+    "FunctionCall",
     "ModelError",
     "ModelRequest",
     "OpenAIClient",

@@ -10,10 +10,10 @@ knows which style runs. No I/O here, so every rule is unit-tested.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from openai_client.events import Completed, ModelRequest, StreamEvent, TextDelta
+from openai_client.events import Completed, FunctionCall, ModelRequest, StreamEvent, TextDelta
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,30 @@ def chat_messages(instructions: str, turns: list[dict[str, Any]]) -> list[dict[s
     return messages
 
 
+def round_messages(items: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+    """What a turn's earlier rounds said and got, as chat messages: the assistant's text and
+    calls as one message with `tool_calls`, each output as a `tool` message."""
+    messages: list[dict[str, Any]] = []
+    assistant: dict[str, Any] | None = None
+    for item in items:
+        kind = item["kind"]
+        if kind in ("text", "call"):
+            if assistant is None:
+                assistant = {"role": "assistant", "content": None}
+                messages.append(assistant)
+            if kind == "text":
+                assistant["content"] = (assistant["content"] or "") + item["text"]
+            else:
+                assistant.setdefault("tool_calls", []).append({
+                    "id": item["call_id"], "type": "function",
+                    "function": {"name": item["name"], "arguments": item["arguments"]},
+                })
+        elif kind == "output":
+            assistant = None
+            messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": item["output"]})
+    return messages
+
+
 def chat_options(extra: dict[str, Any]) -> dict[str, Any]:
     """Responses-only options mapped to their chat equivalents; web search is dropped.
 
@@ -77,14 +101,19 @@ def chat_options(extra: dict[str, Any]) -> dict[str, Any]:
 
 def request_params(request: ModelRequest) -> dict[str, Any]:
     """`chat.completions.create` parameters for a streamed answer, usage included."""
-    return {
+    params = {
         **chat_options(request.extra),
         "model": request.model,
-        "messages": chat_messages(request.instructions, request.turns),
+        "messages": chat_messages(request.instructions, request.turns) + round_messages(request.items),
         "max_completion_tokens": request.max_output_tokens,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
+    if request.tools:
+        params["tools"] = list(request.tools)
+        if request.tool_choice:
+            params["tool_choice"] = request.tool_choice
+    return params
 
 
 def classify_params(model: str, instructions: str, text: str, max_tokens: int) -> dict[str, Any]:
@@ -113,9 +142,12 @@ class ChunkReader:
     finish_reason: str | None = None
     finished: bool = False
     done: bool = False
+    # Function calls being assembled, by their index: [id, name, arguments so far].
+    calls: dict[int, list[str]] = field(default_factory=dict)
 
     def read(self, chunk: Any) -> Iterator[StreamEvent]:
-        """Events for one chunk: text deltas, and `Completed` once usage follows the finish."""
+        """Events for one chunk: text deltas, the function calls once the choice finishes, and
+        `Completed` once usage follows the finish."""
         for choice in getattr(chunk, "choices", None) or []:
             if getattr(choice, "index", 0) not in (0, None):
                 continue  # n=1 is all we ask for; ignore any other choice
@@ -123,9 +155,19 @@ class ChunkReader:
             content = getattr(delta, "content", None)
             if content:
                 yield TextDelta(content)
+            for piece in getattr(delta, "tool_calls", None) or ():
+                call = self.calls.setdefault(getattr(piece, "index", 0) or 0, ["", "", ""])
+                function = getattr(piece, "function", None)
+                call[0] = getattr(piece, "id", None) or call[0]
+                call[1] = getattr(function, "name", None) or call[1]
+                call[2] += getattr(function, "arguments", None) or ""
             if getattr(choice, "finish_reason", None):
                 self.finish_reason = choice.finish_reason
                 self.finished = True
+                for index in sorted(self.calls):
+                    call_id, name, arguments = self.calls[index]
+                    yield FunctionCall(call_id or f"call_{index}", name, arguments)
+                self.calls.clear()
         usage = getattr(chunk, "usage", None)
         if usage is not None and self.finished and not self.done:
             self.done = True

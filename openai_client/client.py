@@ -9,7 +9,7 @@ from typing import Any, AsyncIterator
 import openai
 from openai import AsyncOpenAI
 
-from openai_client import chat_completions
+from openai_client import chat_completions, responses
 from openai_client.events import (
     Classification,
     Completed,
@@ -18,22 +18,12 @@ from openai_client.events import (
     ModelError,
     ModelRequest,
     StreamEvent,
-    TextDelta,
-    ToolActivity,
 )
 
 log = logging.getLogger(__name__)
 
 # Room for the one-word routing answer.
 CLASSIFY_MAX_TOKENS = 64
-
-_TOOL_EVENTS = {
-    "response.web_search_call.in_progress": "web_search",
-    "response.web_search_call.searching": "web_search",
-    "response.file_search_call.in_progress": "file_search",
-    "response.code_interpreter_call.in_progress": "code_interpreter",
-    "response.image_generation_call.in_progress": "image_generation",
-}
 
 
 def classify(exc: openai.OpenAIError) -> ModelError:
@@ -162,54 +152,15 @@ class OpenAIClient:
         yield completed
 
     async def _stream_responses(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        params: dict[str, Any] = {
-            "model": request.model,
-            "instructions": request.instructions,
-            "input": request.turns,
-            "max_output_tokens": request.max_output_tokens,
-            "store": False,
-            "stream": True,
-            **request.extra,
-        }
+        reader = responses.EventReader()
         try:
-            stream = await self._client.responses.create(**params)
+            stream = await self._client.responses.create(**responses.request_params(request))
             async with stream:
                 async for event in stream:
-                    converted = self._convert(event)
-                    if converted is not None:
+                    for converted in reader.read(event):
                         yield converted
-                    if isinstance(converted, Completed):
-                        return
+                        if isinstance(converted, Completed):
+                            return
         except openai.OpenAIError as exc:
             raise classify(exc) from exc
         raise ModelError(ErrorKind.CONNECTION, "the answer stream ended before it was complete")
-
-    @staticmethod
-    def _convert(event: Any) -> StreamEvent | None:
-        kind = event.type
-        if kind == "response.output_text.delta":
-            return TextDelta(event.delta)
-        if kind in _TOOL_EVENTS:
-            return ToolActivity(_TOOL_EVENTS[kind])
-        if kind in ("response.completed", "response.incomplete"):
-            usage = getattr(event.response, "usage", None)
-            details = getattr(event.response, "incomplete_details", None)
-            return Completed(
-                input_tokens=getattr(usage, "input_tokens", 0) or 0,
-                output_tokens=getattr(usage, "output_tokens", 0) or 0,
-                incomplete_reason=getattr(details, "reason", None) if kind.endswith("incomplete") else None,
-            )
-        if kind == "response.failed":
-            error = getattr(event.response, "error", None)
-            code = getattr(error, "code", "") or ""
-            message = getattr(error, "message", None) or "the model reported a failure"
-            kind_ = ErrorKind.RATE_LIMIT if "rate_limit" in code else ErrorKind.SERVER
-            usage = getattr(event.response, "usage", None)
-            spent = None if usage is None else (
-                getattr(usage, "input_tokens", 0) or 0, getattr(usage, "output_tokens", 0) or 0
-            )
-            raise ModelError(kind_, f"{code}: {message}" if code else message, usage=spent)
-        if kind == "error":
-            message = getattr(event, "message", None) or "stream error"
-            raise ModelError(ErrorKind.SERVER, message)
-        return None

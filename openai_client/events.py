@@ -15,6 +15,14 @@ class ModelRequest:
     turns: list[dict[str, Any]]
     max_output_tokens: int
     extra: dict[str, Any] = field(default_factory=dict)
+    # The `tools` entries, already in this API style's shape (see tools/base.py).
+    tools: tuple[dict[str, Any], ...] = ()
+    # What earlier rounds of this turn said and got, after `turns`, in a shape of our own that
+    # the client translates per API style: {"kind": "text", "text"}, {"kind": "call",
+    # "call_id", "name", "arguments"}, {"kind": "output", "call_id", "output"}.
+    items: tuple[dict[str, Any], ...] = ()
+    # "none": the model must answer with what it has (the last round of a turn).
+    tool_choice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -24,9 +32,30 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class ToolActivity:
-    """The model is using a built-in tool (e.g. web search); shown as progress."""
+    """A hosted tool's step (the provider runs it): started, then complete or failed."""
 
-    tool: str
+    tool: str  # "web_search", "code_interpreter", "image_generation", "file_search"
+    step_id: str = ""
+    status: str = "in_progress"  # in_progress, complete, error
+    detail: str = ""  # e.g. the search query
+    sources: tuple[str, ...] = ()  # URLs the step looked at
+
+
+@dataclass(frozen=True)
+class FunctionCall:
+    """The model asks the bot to run one of its function tools."""
+
+    call_id: str
+    name: str
+    arguments: str  # JSON text
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A source the answer's text cites (a web search's `url_citation`)."""
+
+    url: str
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -35,9 +64,10 @@ class Completed:
     output_tokens: int = 0
     # Set when the model stopped early (e.g. "max_output_tokens"); the text so far is valid.
     incomplete_reason: str | None = None
+    citations: tuple[Citation, ...] = ()
 
 
-StreamEvent = Union[TextDelta, ToolActivity, Completed]
+StreamEvent = Union[TextDelta, ToolActivity, FunctionCall, Completed]
 
 
 @dataclass(frozen=True)

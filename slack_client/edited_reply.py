@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # Message metadata marks what the bot posted, so a history rebuild can tell answers from notices.
 METADATA_EVENT = "assistant_reply"
 PROGRESS_EMOJI = ":hourglass_flowing_sand:"
+STEP_EMOJI = ":gear:"
 FEEDBACK_ACTION = "answer_feedback"
 TYPING_SUFFIX = " ▍"
 
@@ -210,6 +211,7 @@ class SlackReply(ReplyStream):
         self._limit = limit
         self._markdown = ""
         self._status = ""
+        self._steps: dict[str, str] = {}  # running tool steps: id → title
         self._ts: list[str] = []
         self._shown: list[tuple[str, str]] = []  # (text, kind) each message shows
 
@@ -237,6 +239,17 @@ class SlackReply(ReplyStream):
 
     async def append(self, delta: str) -> None:
         self._markdown += delta
+        self._flusher.poke()
+
+    async def step(self, step_id: str, title: str, status: str, detail: str = "",
+                   sources: tuple[str, ...] = ()) -> None:
+        """The running step is shown on a line of its own above the text (or as the status)."""
+        if status == "in_progress":
+            self._steps[step_id] = title
+        else:
+            self._steps.pop(step_id, None)
+        if not self._markdown.strip() or not self._live:
+            self._status = next(reversed(self._steps.values()), self._status)
         self._flusher.poke()
 
     async def finish(self) -> ReplyOutcome:
@@ -273,7 +286,12 @@ class SlackReply(ReplyStream):
     def _render(self, final: bool) -> list[str]:
         if not self._markdown.strip() or not (final or self._live):
             return [self._status_line()]
-        return render(self._markdown, self._limit, typing=not final)
+        if final or not self._steps:
+            return render(self._markdown, self._limit, typing=not final)
+        line = f"{STEP_EMOJI} {escape(next(reversed(self._steps.values())))}\n"
+        chunks = render(self._markdown, self._limit - len(line), typing=True)
+        chunks[-1] = line + chunks[-1]
+        return chunks
 
     async def _send_frame(self) -> None:
         await self._show(self._render(final=False), kind="progress", land=False)

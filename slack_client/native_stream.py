@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from base_client import ReplyOutcome, ReplyStream
 from slack_client.edited_reply import FrameFlusher, PacedCalls, SlackReply, feedback_block, reply_metadata
+from slack_client.formatting.safety import neutralize_controls
 from slack_client.formatting.text import SafeMarkdown, escape, safe_markdown
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class NativeReply(ReplyStream):
         self._stream_ts: str | None = None
         self._stream_from = 0  # where the current streamed message begins in `_text`
         self._message_ids: list[str] = []
+        self._chunks: list[dict[str, Any]] = []  # task_update chunks not sent yet
         self._flusher = FrameFlusher(
             calls, f"native-stream:{channel}:{thread_ts}", self._send_frame, self._frame_failed
         )
@@ -105,6 +107,23 @@ class NativeReply(ReplyStream):
             await self._fallback.append(delta)
             return
         self._text = self._safe.feed(delta)
+        self._flusher.poke()
+
+    async def step(self, step_id: str, title: str, status: str, detail: str = "",
+                   sources: tuple[str, ...] = ()) -> None:
+        """A task card in the stream (`task_update`), in line with the text."""
+        if self._fallback is not None:
+            await self._fallback.step(step_id, title, status, detail, sources)
+            return
+        chunk: dict[str, Any] = {"type": "task_update", "id": step_id, "title": neutralize_controls(title),
+                                 "status": status}
+        if detail:
+            chunk["details"] = neutralize_controls(detail)
+        if sources:
+            chunk["sources"] = [{"type": "url", "url": url, "text": url} for url in sources[:10]]
+        self._chunks.append(chunk)
+        if status == "in_progress" and not self._text:
+            await self.progress(title)
         self._flusher.poke()
 
     async def finish(self) -> ReplyOutcome:
@@ -162,6 +181,8 @@ class NativeReply(ReplyStream):
         `leave_tail`: what still fits in the open stream is left for the caller's stopStream.
         """
         self._flusher.sent()
+        if self._chunks:
+            await self._push_steps(land)
         while self._sent < len(self._text):
             room = STREAM_MESSAGE_CHARS - (self._sent - self._stream_from)
             if leave_tail and self._stream_ts is not None and len(self._text) - self._sent <= room:
@@ -183,6 +204,26 @@ class NativeReply(ReplyStream):
                     self._client.chat_appendStream, channel=self._channel, ts=self._stream_ts, markdown_text=piece,
                 ))
             self._sent += len(piece)
+
+    async def _push_steps(self, land: bool) -> None:
+        """Send the task cards waiting (the text they come before follows in the same order)."""
+        chunks, self._chunks = self._chunks, []
+        try:
+            if self._stream_ts is None:
+                response = await self._calls.call(land, partial(
+                    self._client.chat_startStream, channel=self._channel, thread_ts=self._thread_ts,
+                    chunks=chunks, recipient_team_id=self._team_id, recipient_user_id=self._user_id,
+                ))
+                self._stream_ts = response["ts"]
+                self._stream_from = self._sent
+                self._message_ids.append(response["ts"])
+            else:
+                await self._calls.call(land, partial(
+                    self._client.chat_appendStream, channel=self._channel, ts=self._stream_ts, chunks=chunks,
+                ))
+        except SlackApiError:
+            self._chunks = chunks + self._chunks  # the next frame carries them
+            raise
 
     async def _stop_stream(self, metadata: dict[str, Any], feedback: bool, tail: str = "") -> None:
         if self._stream_ts is None:

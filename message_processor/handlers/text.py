@@ -8,23 +8,25 @@ from typing import TYPE_CHECKING, Any
 
 from base_client import Message, ReplyStream, Role
 from database import StoredImage, StoredMessage
+from message_processor.budget import estimate_tokens
 from message_processor.handlers.documents import DocumentsMixin
 from message_processor.handlers.vision import image_budget, image_parts, newest_within
 from message_processor.progress import ModelSlots, ProgressIndicator
 from message_processor.thread_management import ThreadContextMixin
+from message_processor.turn_loop import TurnLoopMixin
 from message_processor.usage import UsageMixin
 from message_processor.utilities import (
     HISTORY_CUT_NOTICE,
     build_instructions,
     incomplete_note,
+    sources_note,
     model_options,
     speaker_turn,
 )
-from openai_client import Completed, ModelError, ModelRequest, TextDelta, ToolActivity
+from openai_client import ModelError, ModelRequest
 from openai_client.events import ErrorKind
 from settings import Settings
 from thread_manager import ThreadState
-from message_processor.budget import estimate_tokens
 from token_counter import Trimmed, input_budget, tokens_at_most, trim_turns
 
 if TYPE_CHECKING:
@@ -55,7 +57,7 @@ def turn_input(turn: StoredMessage, text: str, images: ImageParts) -> dict[str, 
     return {"role": turn.role.value, "content": [{"type": "input_text", "text": text}, *shared]}
 
 
-class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin):
+class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin, TurnLoopMixin):
     config: Config
     ai: OpenAIClient
     model_slots: ModelSlots
@@ -88,20 +90,16 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin):
             progress = ProgressIndicator(reply, self.config.progress_update_seconds)
             progress.start(message.conversation_key)
             try:
-                text, completed = await asyncio.wait_for(
-                    self._stream_answer(request, reply, progress, live=settings.streaming),
-                    self.config.openai_timeout_seconds,
+                turn = await self.run_turn(
+                    message, request, self.tools.for_turn(settings), reply, progress, live=settings.streaming
                 )
-            except ModelError as exc:
-                if exc.usage is not None:  # a failed call costs what the API says it did
-                    await self.record_usage(message, request.model, "answer", *exc.usage)
-                raise
             finally:
                 await progress.stop()
-
-        await self.record_usage(message, request.model, "answer", completed.input_tokens, completed.output_tokens)
+        text, completed = turn.text, turn.completed
         if not text.strip():
             raise ModelError(ErrorKind.FAILED, "the model returned an empty answer")
+        if turn.citations:
+            await reply.append(sources_note(turn.citations))
         if completed.incomplete_reason:
             await reply.append("\n\n" + incomplete_note(completed.incomplete_reason))
         if notices:
@@ -170,19 +168,3 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin):
         for ts, image in kept:
             by_message.setdefault(ts, []).append(image)
         return {ts: await image_parts(images) for ts, images in by_message.items()}
-
-    async def _stream_answer(
-        self, request: ModelRequest, reply: ReplyStream, progress: ProgressIndicator, live: bool
-    ) -> tuple[str, Completed]:
-        parts: list[str] = []
-        async for event in self.ai.stream(request):
-            if isinstance(event, TextDelta):
-                if not parts and live:
-                    await progress.stop()  # the text itself shows progress from now on
-                parts.append(event.text)
-                await reply.append(event.text)
-            elif isinstance(event, ToolActivity):
-                await progress.tool(event.tool)
-            elif isinstance(event, Completed):
-                return "".join(parts), event
-        raise ModelError(ErrorKind.CONNECTION, "the answer stream ended early")

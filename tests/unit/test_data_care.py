@@ -118,6 +118,7 @@ async def test_retention_empties_every_table_of_old_rows_and_keeps_new_ones(db: 
         await db.add_messages(thread, [StoredMessage(Role.USER, f"turn in {ts}")])
         await db.add_images(thread, ts, [image])
         await db.save_thread_settings("C1", ts, {"model": "m"}, "U1")
+        await db.save_thread_user_settings("C1", ts, f"U{ts[0]}", {"model": "m"})  # goes with its thread
     await _set(db, "UPDATE threads SET last_activity = ? WHERE thread_ts = '1.1'", old)
     # Answers: one in the idle thread, one long ago and one today in the thread in use.
     await db.record_answer("C1", "1.5", "1.1", "U1", "m", {})
@@ -145,11 +146,15 @@ async def test_retention_empties_every_table_of_old_rows_and_keeps_new_ones(db: 
     await _set(db, "UPDATE user_settings SET updated_at = ?", old)
     assert await db.mark_welcomed("UWELCOMED")
     await db.save_workspace_settings({"model": "m"}, "UADMIN")
+    # Tool calls: one in the idle thread, one long ago and one today in the thread in use.
+    for ts in ("1.1", "2.2", "2.2"):
+        await db.record_tool_call("U1", "C1", ts, "orders__lookup", "ok", 12)
+    await _set(db, "UPDATE tool_calls SET created_at = ? WHERE id = 2", old)
 
     deleted = await db.delete_expired(cutoff, keep_usage_since=now - DAY)
 
     assert deleted == {
-        "feedback": 2, "answers": 2, "usage": 2, "inbound_messages": 1, "threads": 1,
+        "feedback": 2, "answers": 2, "usage": 2, "tool_calls": 2, "inbound_messages": 1, "threads": 1,
         "users": 1, "user_settings": 1,
     }
 
@@ -157,6 +162,8 @@ async def test_retention_empties_every_table_of_old_rows_and_keeps_new_ones(db: 
         return [tuple(row) for row in await db.conn.execute_fetchall(sql, params)]
 
     assert await left("SELECT thread_ts FROM threads") == [("2.2",)]
+    assert await left("SELECT thread_ts FROM tool_calls") == [("2.2",)]
+    assert await left("SELECT user_id FROM thread_user_settings") == [("U2",)]  # the one of 2.2
     assert await left("SELECT text FROM messages") == [("turn in 2.2",)]
     assert await left("SELECT slack_ts FROM images") == [("2.2",)]
     assert await left("SELECT COUNT(*) FROM thread_settings") == [(1,)]

@@ -1,0 +1,169 @@
+"""One turn as a bounded tool loop: the model answers, or asks for tools, until it is done.
+
+```
+round 1..MAX_TOOL_ROUNDS: stream the model's answer (text shown as it comes, hosted tools'
+                          steps shown); no function calls → done
+                          run the calls (in parallel, each a visible step), send their
+                          outputs back with what the round said, next round
+one more round:           tools off ("tool_choice": none): answer with what you have
+```
+
+Each model round stays under `OPENAI_TIMEOUT_SECONDS`; the whole turn is under the turn deadline
+(`TURN_TIMEOUT_SECONDS`, in `MessageProcessor._answer`), and a stop cancels it like any task.
+The loop knows tools only as `tools.base.Tool`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from base_client import Message, ReplyStream
+from message_processor.progress import ProgressIndicator
+from openai_client import Citation, Completed, FunctionCall, ModelError, ModelRequest, TextDelta, ToolActivity
+from openai_client.events import ErrorKind
+from tools.base import Tool, ToolCall, ToolContext, ToolResult, bounded
+from tools.registry import ToolRegistry
+
+if TYPE_CHECKING:
+    from config import Config
+    from database import Database
+    from openai_client import OpenAIClient
+
+log = logging.getLogger(__name__)
+
+LAST_ROUND_NOTE = (
+    "\n\nYou have used tools as many times as one answer allows. Answer now with what you have, "
+    "and say what you could not find out."
+)
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    text: str
+    completed: Completed  # the last round's (its incomplete reason applies to the answer)
+    citations: tuple[Citation, ...] = ()
+    rounds: int = 1
+
+
+@dataclass
+class _Round:
+    text: str
+    calls: list[FunctionCall]
+    completed: Completed
+
+
+class TurnLoopMixin:
+    config: Config
+    ai: OpenAIClient
+    db: Database
+    tools: ToolRegistry
+
+    if TYPE_CHECKING:  # from UsageMixin
+        async def record_usage(
+            self, message: Message, model: str, kind: str, input_tokens: int, output_tokens: int
+        ) -> None: ...
+
+    async def run_turn(
+        self, message: Message, request: ModelRequest, tools: Sequence[Tool], reply: ReplyStream,
+        progress: ProgressIndicator, live: bool,
+    ) -> TurnResult:
+        """Rounds until the model answers without calling a tool (see the module docstring)."""
+        by_name = {tool.name: tool for tool in tools}
+        declared = self.tools.declarations(tools)
+        items: list[dict[str, Any]] = []
+        said: list[str] = []
+        citations: dict[str, Citation] = {}
+        limit = self.config.max_tool_rounds
+        for number in range(1, limit + 2):
+            last = number > limit
+            this = replace(
+                request, tools=declared, items=tuple(items),
+                tool_choice="none" if last and declared else None,
+                instructions=request.instructions + (LAST_ROUND_NOTE if last else ""),
+            )
+            try:
+                result = await asyncio.wait_for(
+                    self._model_round(this, reply, progress, live), self.config.openai_timeout_seconds
+                )
+            except ModelError as exc:
+                if exc.usage is not None:  # a failed call costs what the API says it did
+                    await self.record_usage(message, request.model, "answer", *exc.usage)
+                raise
+            usage = result.completed
+            await self.record_usage(message, request.model, "answer", usage.input_tokens, usage.output_tokens)
+            said.append(result.text)
+            citations.update({c.url: c for c in usage.citations})
+            if not result.calls or last:
+                return TurnResult("".join(said), usage, tuple(citations.values()), number)
+            if result.text:
+                items.append({"kind": "text", "text": result.text})
+            items += [{"kind": "call", "call_id": c.call_id, "name": c.name, "arguments": c.arguments}
+                      for c in result.calls]
+            outputs = await asyncio.gather(*(self._run_tool(message, c, by_name, reply) for c in result.calls))
+            items += [{"kind": "output", "call_id": c.call_id, "output": r.output}
+                      for c, r in zip(result.calls, outputs)]
+        raise AssertionError("unreachable: the last round always returns")
+
+    async def _model_round(
+        self, request: ModelRequest, reply: ReplyStream, progress: ProgressIndicator, live: bool
+    ) -> _Round:
+        """One model call: text to the reply as it comes, hosted steps shown, calls collected."""
+        parts: list[str] = []
+        calls: list[FunctionCall] = []
+        async for event in self.ai.stream(request):
+            if isinstance(event, TextDelta):
+                if not parts and live:
+                    await progress.stop()  # the text itself shows progress from now on
+                parts.append(event.text)
+                await reply.append(event.text)
+            elif isinstance(event, ToolActivity):
+                title = self.tools.hosted_title(event.tool, event.detail)
+                if event.status == "in_progress":
+                    await progress.progress_text(title)
+                await reply.step(event.step_id or event.tool, title, event.status, event.detail, event.sources)
+            elif isinstance(event, FunctionCall):
+                calls.append(event)
+            elif isinstance(event, Completed):
+                return _Round("".join(parts), calls, event)
+        raise ModelError(ErrorKind.CONNECTION, "the answer stream ended early")
+
+    async def _run_tool(
+        self, message: Message, call: FunctionCall, tools: dict[str, Tool], reply: ReplyStream
+    ) -> ToolResult:
+        """One local call as a visible step; whatever goes wrong is told to the model, not raised
+        (the answer goes on without that tool). A stop or the deadline cancels it."""
+        tool = tools.get(call.name)
+        if tool is None:
+            return ToolResult(f"There is no tool named {call.name!r}; use only the tools offered.", ok=False)
+        request = ToolCall(call.call_id, call.name, call.arguments)
+        try:
+            arguments = request.parsed()
+        except ValueError as exc:
+            return ToolResult(f"The arguments were not valid JSON ({exc}); call the tool again.", ok=False)
+        title = tool.title(arguments)
+        await reply.step(call.call_id, title, "in_progress")
+        started = time.monotonic()
+        context = ToolContext(message.user_id, message.channel_id, message.thread_id)
+        try:
+            result = await tool.run(request, context)
+        except asyncio.CancelledError:
+            await self._record_call(message, tool.name, "cancelled", started)
+            raise
+        except Exception as exc:
+            log.exception("%s: tool %s failed", message.conversation_key, tool.name)
+            result = ToolResult(f"The tool failed: {type(exc).__name__}. Answer without it.", ok=False,
+                                detail="failed")
+        await self._record_call(message, tool.name, "ok" if result.ok else "error", started)
+        await reply.step(call.call_id, title, "complete" if result.ok else "error", result.detail)
+        return replace(result, output=bounded(result.output))
+
+    async def _record_call(self, message: Message, tool: str, outcome: str, started: float) -> None:
+        duration_ms = int((time.monotonic() - started) * 1000)
+        await asyncio.shield(self.db.record_tool_call(
+            message.user_id, message.channel_id, message.thread_id, tool, outcome, duration_ms
+        ))
