@@ -25,6 +25,7 @@ from message_processor.utilities import (
     QUEUED_STATUS,
     RESTARTED_NOTICE,
     SHUTDOWN_NOTICE,
+    STOPPED_NOTICE,
     TOO_OLD_NOTICE,
     UNEXPECTED_NOTICE,
     error_notice,
@@ -80,6 +81,9 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         )
         # Each admitted message's budget reservation, by (channel, message id), until it settles.
         self.reservations: dict[tuple[str, str], Reservation] = {}
+        # The answer being written in each thread (its task and whose it is), for a stop.
+        self._answering: dict[str, tuple[asyncio.Task[None], str]] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
         self.access = AccessPolicy.from_config(config)
         self.stats = Stats()
 
@@ -278,6 +282,9 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
             shown = True
 
         deadline: asyncio.Timeout | None = None
+        task = asyncio.current_task()
+        if task is not None:
+            self._answering[key] = (task, message.user_id)
         try:
             # One person's burst waits in that person's own line, not in everyone's.
             waited = await ticket.wait(wait_in_person_line)
@@ -293,6 +300,9 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
                 finally:
                     turn_deadline.reset(token)
         except asyncio.CancelledError:
+            if self._stopped():
+                await self._tell(reply, STOPPED_NOTICE)
+                return "stopped"
             log.warning("%s: answer interrupted by shutdown", key)
             await self._tell(reply, SHUTDOWN_NOTICE)
             raise
@@ -314,8 +324,34 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
             log.exception("%s: unexpected error while answering", key)
             await self._tell(reply, UNEXPECTED_NOTICE)
             return "failed"
+        finally:
+            if self._answering.get(key, (None, ""))[0] is task:
+                del self._answering[key]
         log.info("%s: answered in %.2f s", key, time.monotonic() - started)
         return "answered"
+
+    def stop(self, channel_id: str, thread_id: str, user_id: str) -> bool:
+        """Stop the answer being written in a thread, for the person it is for (or an admin):
+        its model call and tools are cancelled, and it ends with what it had written."""
+        entry = self._answering.get(f"{channel_id}:{thread_id}")
+        if entry is None:
+            return False
+        task, asker = entry
+        if user_id != asker and not self.access.is_admin(user_id):
+            log.info("%s:%s: %s may not stop %s's answer", channel_id, thread_id, user_id, asker)
+            return False
+        log.info("%s:%s: stopped by %s", channel_id, thread_id, user_id)
+        self._stopping.add(task)
+        task.cancel()
+        return True
+
+    def _stopped(self) -> bool:
+        """The cancellation this task got is a stop alone (not a shutdown): take it back."""
+        task = asyncio.current_task()
+        if task is None or task not in self._stopping:
+            return False
+        self._stopping.discard(task)
+        return task.uncancel() == 0
 
     async def _welcome_once(self, message: Message) -> None:
         """After someone's first answer (never before it: nobody waits on onboarding)."""

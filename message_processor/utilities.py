@@ -27,6 +27,7 @@ SHUTDOWN_NOTICE = (
     ":warning: I was restarted before I could finish this answer. "
     "Please send your message again in a minute."
 )
+STOPPED_NOTICE = "_Stopped._"
 RESTARTED_NOTICE = ":warning: This answer was interrupted by a restart."
 TOO_OLD_NOTICE = (
     ":warning: I was restarted and lost track of your message from {minutes} minutes ago. "
