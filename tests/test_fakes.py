@@ -12,22 +12,46 @@ import base64
 import contextlib
 import json
 import logging
+import re
 import struct
 import time
 import zlib
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, get_args
 
 import aiohttp
 import openai
 import pytest
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageFunctionToolCall
+from openai.types.containers import FileRetrieveResponse
+from openai.types.responses import (
+    Response,
+    ResponseCodeInterpreterToolCall,
+    ResponseFunctionToolCall,
+    ResponseFunctionWebSearch,
+    ResponseOutputMessage,
+    ResponseStreamEvent,
+)
+from openai.types.responses.response_code_interpreter_tool_call import OutputLogs
+from openai.types.responses.response_function_web_search import ActionSearch
+from openai.types.responses.response_output_item import ImageGenerationCall
+from openai.types.responses.response_output_text import AnnotationContainerFileCitation, AnnotationURLCitation
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from tests.fakes.openai import FakeOpenAI, Reply, tiny_png
+from tests.fakes.openai import (
+    CodeRun,
+    FakeOpenAI,
+    FakeScriptError,
+    FunctionCall,
+    ImageCall,
+    Reply,
+    WebSearch,
+    tiny_png,
+)
 from tests.fakes.slack import FakeSlack
 
 
@@ -570,3 +594,302 @@ async def test_images_generate_and_edit(fake_ai: FakeOpenAI) -> None:
     generate, edit = fake_ai.image_requests()
     assert generate["prompt"] == "a cat"
     assert edit["prompt"] == "hat" and png in (edit.get("image"), edit.get("image[]"))
+
+
+# --- OpenAI as an agent: function calls and hosted tools --------------------------------------
+
+# Every Responses stream event type the SDK knows, to its class (the `ResponseStreamEvent` union).
+RESPONSE_EVENT_CLASSES = {get_args(cls.model_fields["type"].annotation)[0]: cls
+                          for cls in get_args(get_args(ResponseStreamEvent)[0])}
+WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "Weather in a city",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+LOOKUP_TOOL = {"type": "function", "name": "lookup", "parameters": {"type": "object", "properties": {}}}
+
+
+async def agent_turn(fake: FakeOpenAI, reply: Reply, **request: Any) -> tuple[list[Any], Response]:
+    """Play `reply` three times with the strict SDK and return the raw stream's events and response.
+
+    Raw ``create(stream=True)``: every event must parse into the SDK's class for its type. The
+    ``responses.stream()`` helper: the strict order must hold and give the same final output.
+    Non-streamed: the same output list in one JSON response.
+    """
+    fake.script(reply, reply, reply)
+    request = {"model": "gpt-5.5", "input": "go", **request}
+    async with oai(fake, _strict_response_validation=True) as client:
+        events = [event async for event in await client.responses.create(**request, stream=True)]
+        async with client.responses.stream(**request) as stream:
+            helped = [event.type async for event in stream]
+            final = await stream.get_final_response()
+        whole = await client.responses.create(**request)
+    for event in events:
+        assert type(event) is RESPONSE_EVENT_CLASSES[event.type], event
+    assert helped == [event.type for event in events]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    completed = events[-1]
+    assert completed.type == "response.completed"
+    for response in (final, whole):
+        assert [item.type for item in response.output] == [item.type for item in completed.response.output]
+        assert response.output_text == completed.response.output_text
+    return events, completed.response
+
+
+def of_type(events: list[Any], kind: str) -> list[Any]:
+    return [event for event in events if event.type == kind]
+
+
+async def test_responses_parallel_function_calls(fake_ai: FakeOpenAI) -> None:
+    reply = Reply(chunk_size=4, calls=[FunctionCall("get_weather", {"city": "Paris", "unit": "°C"}),
+                                       FunctionCall("lookup", '{"q":"x"}', call_id="call_mine")])
+    events, response = await agent_turn(fake_ai, reply, tools=[WEATHER_TOOL, LOOKUP_TOOL])
+    weather, lookup = response.output  # no message: the model waits for the function outputs
+    assert type(weather) is ResponseFunctionToolCall and type(lookup) is ResponseFunctionToolCall
+    assert (weather.name, json.loads(weather.arguments)) == ("get_weather", {"city": "Paris", "unit": "°C"})
+    assert (lookup.name, lookup.arguments, lookup.call_id) == ("lookup", '{"q":"x"}', "call_mine")
+    assert re.fullmatch(r"call_\d+", weather.call_id) and weather.id.startswith("fc_")  # type: ignore[union-attr]
+    assert weather.status == lookup.status == "completed" and response.output_text == ""
+    assert response.usage is not None and response.usage.output_tokens > 0
+
+    added, done = of_type(events, "response.output_item.added"), of_type(events, "response.output_item.done")
+    for index, item in enumerate(response.output):
+        assert added[index].output_index == done[index].output_index == index
+        assert added[index].item.status == "in_progress" and added[index].item.arguments == ""
+        assert added[index].item.call_id == item.call_id  # type: ignore[union-attr]
+        assert done[index].item == item
+        deltas = [e for e in of_type(events, "response.function_call_arguments.delta") if e.output_index == index]
+        assert len(deltas) > 1 and {e.item_id for e in deltas} == {item.id}  # type: ignore[union-attr]
+        assert "".join(e.delta for e in deltas) == item.arguments  # type: ignore[union-attr]
+    assert [e.type for e in events if e.type.startswith("response.output_item") or "arguments.done" in e.type] == [
+        "response.output_item.added", "response.function_call_arguments.done", "response.output_item.done"] * 2
+    body = fake_ai.responses_requests()[0]
+    assert fake_ai.declared_tools(body) == ["get_weather", "lookup"] and body["tools"][0] == WEATHER_TOOL
+    assert fake_ai.function_outputs(body) == []
+
+
+async def test_function_outputs_answered_with_text(fake_ai: FakeOpenAI) -> None:
+    fake_ai.script(Reply(calls=[FunctionCall("get_weather", {"city": "Paris"})]),
+                   Reply(text="It is 18 °C in Paris.", chunk_size=6))
+    user: Any = {"role": "user", "content": "weather in Paris?"}
+    tools: Any = [WEATHER_TOOL]
+    async with oai(fake_ai, _strict_response_validation=True) as client:
+        first = await client.responses.create(model="gpt-5.5", input=[user], tools=tools)
+        [call] = first.output
+        assert isinstance(call, ResponseFunctionToolCall)
+        outputs: Any = [{"type": "function_call_output", "call_id": call.call_id, "output": '{"temp": 18}'}]
+        # the earlier items sent again, then the outputs
+        resent: Any = [user, call.to_dict(), *outputs]
+        async with client.responses.stream(model="gpt-5.5", input=resent, tools=tools) as stream:
+            final = await stream.get_final_response()
+        # or only the outputs, after previous_response_id
+        fake_ai.script(Reply(text="Still 18 °C."))
+        again = await client.responses.create(model="gpt-5.5", previous_response_id=first.id, input=outputs)
+    [message] = final.output
+    assert isinstance(message, ResponseOutputMessage) and final.output_text == "It is 18 °C in Paris."
+    assert again.output_text == "Still 18 °C." and again.previous_response_id == first.id
+    first_body, second_body, third_body = fake_ai.responses_requests()
+    assert fake_ai.function_outputs(first_body) == []
+    assert fake_ai.function_outputs(second_body) == outputs == fake_ai.function_outputs()
+    assert [i.get("type") for i in second_body["input"]] == [None, "function_call", "function_call_output"]
+    assert third_body["previous_response_id"] == first.id and fake_ai.function_outputs(third_body) == outputs
+
+
+async def test_function_call_deltas_take_the_reply_faults(fake_ai: FakeOpenAI) -> None:
+    long_call = FunctionCall("lookup", {"q": "x" * 40})
+    fake_ai.script(Reply(calls=[long_call], chunk_size=5, fail_after_chunks=2),
+                   Reply(calls=[long_call], chunk_size=5, error_event_after_chunks=3))
+    async with oai(fake_ai) as client:
+        seen = []
+        with pytest.raises(openai.APIConnectionError):
+            async for event in await client.responses.create(model="m", input="x", stream=True):
+                seen.append(event.type)
+        assert seen.count("response.function_call_arguments.delta") == 2
+        events = [event async for event in await client.responses.create(model="m", input="x", stream=True)]
+    assert events[-1].type == "response.failed" and len(of_type(events, "response.function_call_arguments.delta")) == 3
+    assert fake_ai.in_flight == 0
+
+
+async def test_hosted_web_search_cites_sources(fake_ai: FakeOpenAI) -> None:
+    text = "Sunny all week, says https://example.com/paris (and a second source)."
+    sources = [("https://example.com/paris", "Paris weather"), ("https://news.example/fr", "News")]
+    reply = Reply(text=text, chunk_size=9, calls=[WebSearch("paris weather this week", sources=sources)])
+    events, response = await agent_turn(fake_ai, reply, tools=[{"type": "web_search"}])
+    search, message = response.output  # no implicit second search: the script decides
+    assert type(search) is ResponseFunctionWebSearch and search.status == "completed"
+    assert isinstance(search.action, ActionSearch) and search.action.query == "paris weather this week"
+    assert [s.url for s in search.action.sources or []] == [url for url, _ in sources]
+    assert type(message) is ResponseOutputMessage and response.output_text == text
+    first, second = message.content[0].annotations  # type: ignore[union-attr]
+    assert type(first) is AnnotationURLCitation and type(second) is AnnotationURLCitation
+    assert (first.url, first.title, text[first.start_index:first.end_index]) == (*sources[0], sources[0][0])
+    assert (second.url, second.title, second.start_index, second.end_index) == (*sources[1], 0, len(text))
+
+    types = [e.type for e in events]
+    assert types[2:7] == ["response.output_item.added", "response.web_search_call.in_progress",
+                          "response.web_search_call.searching", "response.web_search_call.completed",
+                          "response.output_item.done"]
+    assert of_type(events, "response.output_item.added")[0].item.status == "in_progress"
+    added = of_type(events, "response.output_text.annotation.added")
+    assert [a.annotation_index for a in added] == [0, 1] and all(a.output_index == 1 for a in added)
+    assert [a.annotation.url for a in added] == [url for url, _ in sources]  # type: ignore[union-attr]
+    assert types.index("response.output_text.annotation.added") > types.index("response.output_text.delta")
+    assert types.index("response.output_text.annotation.added") < types.index("response.output_text.done")
+    assert of_type(events, "response.content_part.done")[0].part.annotations == [first, second]
+
+
+async def test_hosted_code_interpreter_files_download(fake_ai: FakeOpenAI) -> None:
+    png, csv = tiny_png((10, 200, 10)), b"a,b\n1,2\n"
+    code = "import pandas as pd\ndf = pd.DataFrame({'a': [1], 'b': [2]})\ndf.to_csv('/mnt/data/data.csv')\n"
+    text = "The chart: [chart.png](sandbox:/mnt/data/chart.png)"
+    reply = Reply(text=text, chunk_size=16, calls=[CodeRun(code=code, logs="saved 2 files",
+                                                           files=[("chart.png", png), ("data.csv", csv)])])
+    events, response = await agent_turn(fake_ai, reply, tools=[{"type": "code_interpreter",
+                                                                "container": {"type": "auto"}}])
+    run, message = response.output
+    assert type(run) is ResponseCodeInterpreterToolCall and run.code == code and run.status == "completed"
+    assert run.container_id.startswith("cntr_") and run.outputs == [OutputLogs(type="logs", logs="saved 2 files")]
+    chart, data = message.content[0].annotations  # type: ignore[union-attr]
+    assert type(chart) is AnnotationContainerFileCitation and type(data) is AnnotationContainerFileCitation
+    assert chart.container_id == data.container_id == run.container_id
+    assert (chart.filename, text[chart.start_index:chart.end_index]) == ("chart.png", "chart.png")
+    assert (data.filename, data.start_index, data.end_index) == ("data.csv", 0, len(text))
+
+    types = [e.type for e in events]
+    assert types[2:4] == ["response.output_item.added", "response.code_interpreter_call.in_progress"]
+    assert types[types.index("response.code_interpreter_call_code.done"):][:4] == [
+        "response.code_interpreter_call_code.done", "response.code_interpreter_call.interpreting",
+        "response.code_interpreter_call.completed", "response.output_item.done"]
+    start = of_type(events, "response.output_item.added")[0].item
+    assert start.status == "in_progress" and start.code == "" and start.container_id == run.container_id
+    code_deltas = of_type(events, "response.code_interpreter_call_code.delta")
+    assert len(code_deltas) > 1 and "".join(e.delta for e in code_deltas) == code
+
+    async with oai(fake_ai, _strict_response_validation=True) as client:
+        content = await client.containers.files.content.retrieve(chart.file_id, container_id=run.container_id)
+        assert content.content == png
+        content = await client.containers.files.content.retrieve(data.file_id, container_id=run.container_id)
+        assert content.read() == csv
+        info = await client.containers.files.retrieve(chart.file_id, container_id=run.container_id)
+        assert type(info) is FileRetrieveResponse and info.object == "container.file"
+        assert (info.id, info.container_id, info.path, info.bytes) == (chart.file_id, run.container_id,
+                                                                        "/mnt/data/chart.png", len(png))
+        with pytest.raises(openai.NotFoundError):
+            await client.containers.files.content.retrieve("cfile_nope", container_id=run.container_id)
+        with pytest.raises(openai.NotFoundError):
+            await client.containers.files.retrieve(chart.file_id, container_id="cntr_other")
+    assert fake_ai.container_files[(run.container_id, chart.file_id)][1] == png
+
+
+async def test_hosted_image_generation(fake_ai: FakeOpenAI) -> None:
+    png = tiny_png((200, 30, 30))
+    reply = Reply(calls=[ImageCall(png=png, revised_prompt="a small red square")])  # text None: the default
+    events, response = await agent_turn(fake_ai, reply, input="draw a red square",
+                                        tools=[{"type": "image_generation"}])
+    image, message = response.output
+    assert type(image) is ImageGenerationCall and image.status == "completed"
+    assert base64.b64decode(image.result or "") == png and image.revised_prompt == "a small red square"
+    assert type(message) is ResponseOutputMessage and response.output_text == "You said: draw a red square"
+    assert [e.type for e in events][2:8] == [
+        "response.output_item.added", "response.image_generation_call.in_progress",
+        "response.image_generation_call.generating", "response.image_generation_call.partial_image",
+        "response.image_generation_call.completed", "response.output_item.done"]
+    [partial] = of_type(events, "response.image_generation_call.partial_image")
+    assert partial.partial_image_index == 0 and base64.b64decode(partial.partial_image_b64) == png
+    assert of_type(events, "response.output_item.added")[0].item.result is None
+
+
+async def test_one_reply_with_every_kind_of_call(fake_ai: FakeOpenAI) -> None:
+    calls = [WebSearch("q", sources=[("https://a.example", "A")]), CodeRun("print(1)", files=[("out.txt", b"1")]),
+             ImageCall(png=tiny_png()), FunctionCall("lookup", {})]
+    events, response = await agent_turn(fake_ai, Reply(text="Partial answer.", calls=calls))
+    assert [type(i) for i in response.output] == [ResponseFunctionWebSearch, ResponseCodeInterpreterToolCall,
+                                                   ImageGenerationCall, ResponseFunctionToolCall, ResponseOutputMessage]
+    assert [e.output_index for e in of_type(events, "response.output_item.done")] == [0, 1, 2, 3, 4]
+    [url, file] = response.output[-1].content[0].annotations  # type: ignore[union-attr]
+    assert type(url) is AnnotationURLCitation and type(file) is AnnotationContainerFileCitation
+    assert response.output[1].outputs == []  # type: ignore[union-attr]  # no logs
+    assert response.output[3].arguments == "{}"  # type: ignore[union-attr]
+
+
+async def test_chat_tool_calls(fake_ai: FakeOpenAI) -> None:
+    calls = [FunctionCall("get_weather", {"city": "Paris"}), FunctionCall("lookup", {}, call_id="call_t")]
+    tools: Any = [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_TOOL["parameters"]}},
+                  {"type": "function", "function": {"name": "lookup", "parameters": LOOKUP_TOOL["parameters"]}}]
+    request: Any = {"model": "m", "messages": [{"role": "user", "content": "weather?"}], "tools": tools}
+    fake_ai.script(Reply(calls=calls, chunk_size=4), Reply(calls=calls, chunk_size=4),
+                   Reply(calls=calls), Reply(text="Looking.", calls=calls[:1]))
+    async with oai(fake_ai, _strict_response_validation=True) as client:
+        stream_options: Any = {"include_usage": True}
+        raw = [c async for c in await client.chat.completions.create(**request, stream=True,
+                                                                      stream_options=stream_options)]
+        async with client.chat.completions.stream(**request) as stream:
+            assembled = (await stream.get_final_completion()).choices[0]
+        whole = (await client.chat.completions.create(**request)).choices[0]
+        mixed = (await client.chat.completions.create(**request)).choices[0]
+
+        # The raw chunks: each call's head (index, id, type, name, "" arguments), then argument pieces.
+        deltas: list[Any] = [tc for c in raw if c.choices for tc in c.choices[0].delta.tool_calls or []]
+        heads = [tc for tc in deltas if tc.id is not None]
+        assert [(h.index, h.type, h.function.name, h.function.arguments) for h in heads] == [
+            (0, "function", "get_weather", ""), (1, "function", "lookup", "")]
+        pieces = [tc for tc in deltas if tc.id is None]
+        assert all(p.type is None and p.function.name is None for p in pieces)
+        assert "".join(p.function.arguments for p in pieces if p.index == 0) == '{"city":"Paris"}'
+        assert raw[0].choices[0].delta.role == "assistant" and raw[0].choices[0].delta.content is None
+        assert raw[-2].choices[0].finish_reason == "tool_calls" and raw[-1].usage is not None
+
+        for choice in (assembled, whole):
+            assert choice.finish_reason == "tool_calls" and choice.message.content is None
+            weather, lookup = choice.message.tool_calls or []
+            assert isinstance(weather, ChatCompletionMessageFunctionToolCall)  # the helper's is a subclass
+            assert isinstance(lookup, ChatCompletionMessageFunctionToolCall)
+            assert (weather.function.name, json.loads(weather.function.arguments)) == ("get_weather", {"city": "Paris"})
+            assert re.fullmatch(r"call_\d+", weather.id) and (lookup.id, lookup.function.arguments) == ("call_t", "{}")
+        assert type((whole.message.tool_calls or [])[0]) is ChatCompletionMessageFunctionToolCall
+        assert mixed.finish_reason == "tool_calls" and mixed.message.content == "Looking."
+        assert len(mixed.message.tool_calls or []) == 1
+
+        follow_up = request["messages"] + [whole.message.to_dict(),
+                                           {"role": "tool", "tool_call_id": weather.id, "content": "18 °C"},
+                                           {"role": "tool", "tool_call_id": "call_t", "content": "nothing"}]
+        fake_ai.script(Reply(text="It is 18 °C."))
+        answer = await client.chat.completions.create(**{**request, "messages": follow_up})
+    assert answer.choices[0].message.content == "It is 18 °C." and answer.choices[0].message.tool_calls is None
+    assert fake_ai.tool_messages() == follow_up[2:] and fake_ai.tool_messages(fake_ai.chat_requests()[0]) == []
+    assert fake_ai.declared_tools(fake_ai.chat_requests()[0]) == ["get_weather", "lookup"]
+
+
+async def test_hosted_call_in_chat_is_a_script_error() -> None:
+    fake = FakeOpenAI()
+    await fake.start()
+    try:
+        fake.script(Reply(calls=[FunctionCall("lookup"), WebSearch("q")]), Reply(text="next"))
+        async with oai(fake) as client:
+            with pytest.raises(openai.BadRequestError) as refused:
+                await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+            assert "WebSearch" in refused.value.message
+            # the 400 is not retried: the next reply is still there
+            next_one = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+            assert next_one.choices[0].message.content == "next"
+        with pytest.raises(FakeScriptError, match="WebSearch"):
+            await fake.stop()
+    finally:
+        await fake.stop()
+
+
+async def test_plain_replies_unchanged(fake_ai: FakeOpenAI) -> None:
+    """Without `calls`, the shapes are those the fake always sent (the bot's tests rely on them)."""
+    events, response = await agent_turn(fake_ai, Reply(text="plain answer", chunk_size=6))
+    assert [e.type for e in events] == [
+        "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
+        "response.output_text.delta", "response.output_text.delta", "response.output_text.done",
+        "response.content_part.done", "response.output_item.done", "response.completed"]
+    [message] = response.output
+    assert message.id == "msg_000001" and message.content[0].annotations == []  # type: ignore[union-attr]
+    events, response = await agent_turn(fake_ai, Reply(text="found"), input="news", tools=[{"type": "web_search"}])
+    search, _ = response.output
+    assert type(search) is ResponseFunctionWebSearch and search.id == "ws_000004"
+    assert search.action.query == "news" and search.action.sources is None  # type: ignore[union-attr]
+    assert not of_type(events, "response.output_text.annotation.added")
+    fake_ai.script(Reply(text="chat"))
+    async with oai(fake_ai, _strict_response_validation=True) as client:
+        chat = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    assert chat.choices[0].finish_reason == "stop" and chat.choices[0].message.tool_calls is None

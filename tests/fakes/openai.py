@@ -3,6 +3,10 @@
 Every request is recorded; replies are scripted per request (`script`), computed (`responder`)
 or the `default`, with latency, hangs, HTTP errors and mid-stream failures on demand. The payloads
 are complete enough for the SDK's strict response validation and its ``responses.stream()`` helper.
+
+A reply can also play an agent (`Reply.calls`): function calls, and the hosted web_search,
+code_interpreter (with container files to download) and image_generation tools, each streamed
+with the real API's items and event order.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import base64
 import itertools
 import json
+import mimetypes
 import struct
 import time
 import zlib
@@ -20,6 +25,56 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from tests.fakes.server import LoopbackServer
+
+
+@dataclass
+class FunctionCall:
+    """The model calls a function tool (a ``function_call`` item; Chat: a ``tool_calls`` entry)."""
+
+    name: str
+    arguments: dict[str, Any] | str = field(default_factory=dict)  # a dict is JSON-encoded
+    call_id: str | None = None  # None: generated, "call_1", "call_2", … over the fake's life
+
+
+@dataclass
+class WebSearch:
+    """Hosted web_search (Responses only), then the answer text citing `sources`."""
+
+    query: str
+    sources: list[tuple[str, str]] = field(default_factory=list)  # (url, title): url_citation annotations
+
+
+@dataclass
+class CodeRun:
+    """Hosted code_interpreter in an auto container (Responses only).
+
+    `files` (filename, content) are written to the container: each becomes a container_file_citation
+    annotation on the answer text and is served at
+    ``GET /v1/containers/{container_id}/files/{file_id}/content``.
+    """
+
+    code: str
+    logs: str = ""
+    files: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass
+class ImageCall:
+    """Hosted image_generation (Responses only): one partial image event, then `png` as the result."""
+
+    png: bytes
+    revised_prompt: str = ""
+
+
+Call = FunctionCall | WebSearch | CodeRun | ImageCall
+
+
+class FakeScriptError(AssertionError):
+    """A reply the fake cannot play (a hosted tool in Chat Completions, an unknown call).
+
+    The request gets an HTTP 400 naming the problem, and `FakeOpenAI.stop()` raises this, so a
+    test whose code swallowed the 400 still fails.
+    """
 
 
 @dataclass
@@ -34,7 +89,24 @@ class Reply:
     error_event_after_chunks: send ``response.failed`` (chat: an ``error`` chunk) after that many deltas;
     usage: (input_tokens, output_tokens), else estimated from the lengths;
     finish_reason: Chat Completions only: the last choice's reason (``"length"``: cut at the limit);
-    None ends the stream (with ``[DONE]``) without a finish or usage chunk.
+    None ends the stream (with ``[DONE]``) without a finish or usage chunk; a reply with function
+    calls finishes with ``"tool_calls"`` instead of ``"stop"``.
+
+    calls: what the model does before (or instead of) answering, in order (`FunctionCall`,
+    `WebSearch`, `CodeRun`, `ImageCall`):
+      - Responses: one output item per call, streamed in the real event order, then the message.
+        With a FunctionCall and `text` None there is no message (the model waits for the function
+        outputs); otherwise `text` None still means the default text.
+      - The answer's ``output_text`` carries a url_citation per WebSearch source and a
+        container_file_citation per CodeRun file (also sent as ``response.output_text.annotation.added``
+        events); each spans the first occurrence of the url (of the filename) in the text, else
+        the whole text.
+      - Chat Completions: FunctionCalls become ``tool_calls``; a hosted call is a `FakeScriptError`.
+      - Without `calls`, a request declaring a web_search tool still gets the implicit search item.
+      - Ids: items ``fc_/ws_/ci_/ig_<response>_<index>``, the container ``cntr_<response>``, files
+        ``cfile_<n>``, generated call ids ``call_<n>`` (n counts over the fake's life).
+      - Deltas include function arguments and code (in `chunk_size` pieces): `chunk_delay`,
+        `fail_after_chunks` and `error_event_after_chunks` count them with the text's.
     """
 
     text: str | None = None
@@ -50,6 +122,7 @@ class Reply:
     error_event_after_chunks: int | None = None
     usage: tuple[int, int] | None = None
     finish_reason: str | None = "stop"
+    calls: list[FunctionCall | WebSearch | CodeRun | ImageCall] = field(default_factory=list)
 
 
 @dataclass
@@ -111,6 +184,67 @@ class _Aborted(Exception):
     """The reply cut the connection; nothing more to send."""
 
 
+class _Failed(Exception):
+    """The reply ends the stream with an error event (`error_event_after_chunks`)."""
+
+
+class _Stream:
+    """One SSE body. Every delta goes through the reply's faults and cadence, whatever it carries."""
+
+    def __init__(self, response: web.StreamResponse, reply: Reply, sleep: Callable[[float], Awaitable[None]]):
+        self.response, self.reply, self._sleep = response, reply, sleep
+        self.deltas = 0
+
+    async def write(self, data: dict[str, Any], event: str | None = None) -> None:
+        head = f"event: {event}\n" if event else ""
+        await self.response.write(f"{head}data: {json.dumps(data)}\n\n".encode())
+
+    def before_delta(self) -> None:
+        """Cut (`fail_after_chunks`) or fail (`error_event_after_chunks`) instead of the next delta."""
+        if self.reply.fail_after_chunks is not None and self.deltas >= self.reply.fail_after_chunks:
+            raise _Aborted
+        if self.reply.error_event_after_chunks is not None and self.deltas >= self.reply.error_event_after_chunks:
+            raise _Failed
+
+    async def after_delta(self) -> None:
+        self.deltas += 1
+        if self.reply.chunk_delay:
+            await self._sleep(self.reply.chunk_delay)
+
+    async def delta(self, data: dict[str, Any]) -> None:
+        self.before_delta()
+        await self.write(data)
+        await self.after_delta()
+
+
+class _EventStream(_Stream):
+    """A Responses stream: typed events with increasing ``sequence_number``."""
+
+    def __init__(self, response: web.StreamResponse, reply: Reply, sleep: Callable[[float], Awaitable[None]]):
+        super().__init__(response, reply, sleep)
+        self._seq = itertools.count()
+
+    async def send(self, kind: str, **fields: Any) -> None:
+        await self.write({"type": kind, "sequence_number": next(self._seq), **fields}, kind)
+
+    async def send_delta(self, kind: str, **fields: Any) -> None:
+        self.before_delta()
+        await self.send(kind, **fields)
+        await self.after_delta()
+
+
+def _span(text: str, needle: str) -> tuple[int, int]:
+    """Where `needle` first occurs in `text`, else the whole text."""
+    start = text.find(needle) if needle else -1
+    return (start, start + len(needle)) if start >= 0 else (0, len(text))
+
+
+def _arguments(call: FunctionCall) -> str:
+    if isinstance(call.arguments, str):
+        return call.arguments
+    return json.dumps(call.arguments, ensure_ascii=False, separators=(",", ":"))
+
+
 class FakeOpenAI(LoopbackServer):
     """The OpenAI HTTP API on 127.0.0.1, answering from a script of `Reply` objects."""
 
@@ -131,6 +265,12 @@ class FakeOpenAI(LoopbackServer):
         self.peak_in_flight_by: dict[str, int] = {}
         self._queue: list[Reply] = []
         self._ids = itertools.count(1)
+        self._call_ids = itertools.count(1)
+        self._file_ids = itertools.count(1)
+        # (container_id, file_id) -> (the container.file object, its bytes), from CodeRun files.
+        self.container_files: dict[tuple[str, str], tuple[dict[str, Any], bytes]] = {}
+        # Replies the fake could not play; `stop()` raises FakeScriptError if any.
+        self.script_errors: list[str] = []
 
     @property
     def base_url(self) -> str:
@@ -143,6 +283,15 @@ class FakeOpenAI(LoopbackServer):
         app.router.add_post("/v1/images/generations", self._images)
         app.router.add_post("/v1/images/edits", self._images)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/v1/containers/{container_id}/files/{file_id}", self._container_file)
+        app.router.add_get("/v1/containers/{container_id}/files/{file_id}/content", self._container_file)
+
+    async def stop(self) -> None:
+        """Stop (never hangs); then raise `FakeScriptError` if a reply could not be played."""
+        await super().stop()
+        if self.script_errors:
+            errors, self.script_errors = self.script_errors, []
+            raise FakeScriptError("; ".join(errors))
 
     # --- scripting and inspection ------------------------------------------------------------
 
@@ -168,6 +317,41 @@ class FakeOpenAI(LoopbackServer):
     def image_requests(self) -> list[dict[str, Any]]:
         """Bodies (multipart fields for edits) sent to /v1/images/*."""
         return [r.body for r in self.requests if r.path.startswith("/v1/images")]
+
+    def function_outputs(self, body: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The ``function_call_output`` input items (``call_id``, ``output``) of a Responses request.
+
+        `body`: a request body (default: the last /v1/responses request).
+        """
+        if body is None:
+            body = self.responses_requests()[-1]
+        items = body.get("input")
+        if not isinstance(items, list):
+            return []
+        return [i for i in items if isinstance(i, dict) and i.get("type") == "function_call_output"]
+
+    def tool_messages(self, body: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The ``role: "tool"`` messages (``tool_call_id``, ``content``) of a Chat request (default: the last)."""
+        if body is None:
+            body = self.chat_requests()[-1]
+        return [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "tool"]
+
+    @staticmethod
+    def declared_tools(body: dict[str, Any]) -> list[str]:
+        """The tools a request declared, in order: function tools by name, hosted tools by type.
+
+        Works for both APIs (Chat nests the name under ``function``); the full declarations are
+        ``body["tools"]``.
+        """
+        names = []
+        for tool in body.get("tools") or []:
+            if not isinstance(tool, dict):
+                continue
+            if tool.get("type") == "function":
+                names.append(tool.get("name") or (tool.get("function") or {}).get("name", ""))
+            else:
+                names.append(str(tool.get("type")))
+        return names
 
     # --- HTTP plumbing -----------------------------------------------------------------------
 
@@ -199,8 +383,9 @@ class FakeOpenAI(LoopbackServer):
         return None
 
     @staticmethod
-    def _error(status: int, message: str, retry_after: float | None = None) -> web.Response:
-        kind, code = _ERROR_TYPES.get(status, ("server_error", "server_error"))
+    def _error(status: int, message: str, retry_after: float | None = None, code: str | None = None) -> web.Response:
+        kind, default_code = _ERROR_TYPES.get(status, ("server_error", "server_error"))
+        code = code or default_code
         headers = {"retry-after": f"{retry_after:g}"} if retry_after is not None else {}
         return web.json_response({"error": {"message": message, "type": kind, "code": code, "param": None}},
                                  status=status, headers=headers)
@@ -292,6 +477,26 @@ class FakeOpenAI(LoopbackServer):
 
         return await self._serve(request, handler)
 
+    def _script_error(self, message: str) -> web.Response:
+        """Record a reply the fake cannot play (raised again by `stop`); answer 400, never retried."""
+        self.script_errors.append(message)
+        return self._error(400, f"fake OpenAI script error: {message}", code="fake_script_error")
+
+    async def _container_file(self, request: web.Request) -> web.Response:
+        """``GET /v1/containers/{c}/files/{f}`` (the container.file object) and ``…/content`` (its bytes)."""
+        self.requests.append(Recorded(request.path, {}, dict(request.headers)))
+        refused = self._refuse(request, {})
+        if refused is not None:
+            return refused
+        key = (request.match_info["container_id"], request.match_info["file_id"])
+        if key not in self.container_files:
+            return self._error(404, f"No such file: {key[1]} in container {key[0]}", code="not_found")
+        meta, data = self.container_files[key]
+        if not request.path.endswith("/content"):
+            return web.json_response(meta)
+        mime = mimetypes.guess_type(meta["path"])[0] or "application/octet-stream"
+        return web.Response(body=data, content_type=mime)
+
     async def _models(self, request: web.Request) -> web.Response:
         self.requests.append(Recorded(request.path, {}, dict(request.headers)))
         refused = self._refuse(request, {})
@@ -323,8 +528,9 @@ class FakeOpenAI(LoopbackServer):
         }
 
     @staticmethod
-    def _message_item(mid: str, text: str, status: str) -> dict[str, Any]:
-        content = [{"type": "output_text", "text": text, "annotations": []}]
+    def _message_item(mid: str, text: str, status: str,
+                      annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        content = [{"type": "output_text", "text": text, "annotations": annotations or []}]
         return {"id": mid, "type": "message", "role": "assistant", "status": status, "content": content}
 
     @staticmethod
@@ -332,99 +538,233 @@ class FakeOpenAI(LoopbackServer):
         return any(isinstance(t, dict) and t.get("type") in ("web_search", "web_search_preview")
                    for t in body.get("tools") or [])
 
+    def _call_id(self, call: FunctionCall) -> str:
+        return call.call_id or f"call_{next(self._call_ids)}"
+
+    @staticmethod
+    def _search_item(sid: str, query: str, sources: list[tuple[str, str]] | None) -> dict[str, Any]:
+        action: dict[str, Any] = {"type": "search", "query": query}
+        if sources is not None:
+            action["sources"] = [{"type": "url", "url": url} for url, _ in sources]
+        return {"id": sid, "type": "web_search_call", "status": "completed", "action": action}
+
+    def _code_item(self, iid: str, container_id: str, run: CodeRun) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The code_interpreter_call item, and its files (now downloadable) as citations to be."""
+        cites = []
+        for filename, data in run.files:
+            file_id = f"cfile_{next(self._file_ids):06d}"
+            meta = {"id": file_id, "object": "container.file", "container_id": container_id,
+                    "path": f"/mnt/data/{filename}", "bytes": len(data), "created_at": int(time.time()),
+                    "source": "assistant"}
+            self.container_files[(container_id, file_id)] = (meta, data)
+            cites.append({"type": "container_file_citation", "container_id": container_id, "file_id": file_id,
+                          "filename": filename})
+        outputs = [{"type": "logs", "logs": run.logs}] if run.logs else []
+        item = {"id": iid, "type": "code_interpreter_call", "status": "completed", "code": run.code,
+                "container_id": container_id, "outputs": outputs}
+        return item, cites
+
+    @staticmethod
+    def _image_item(iid: str, image: ImageCall) -> dict[str, Any]:
+        return {"id": iid, "type": "image_generation_call", "status": "completed",
+                "result": base64.b64encode(image.png).decode(), "revised_prompt": image.revised_prompt,
+                "output_format": "png"}
+
+    def _output(self, n: int, reply: Reply, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The response's output items, in order, as `response.completed` lists them."""
+        output: list[dict[str, Any]] = []
+        cites: list[dict[str, Any]] = []  # annotations still without their span of the text
+        waits_for_functions = False
+        if not reply.calls and self._wants_search(body):  # the implicit search of a plain reply
+            output.append(self._search_item(f"ws_{n:06d}", last_user_text(body)[:100], None))
+        for index, call in enumerate(reply.calls):
+            iid = f"{n:06d}_{index}"
+            if isinstance(call, FunctionCall):
+                waits_for_functions = True
+                output.append({"id": f"fc_{iid}", "type": "function_call", "status": "completed",
+                               "call_id": self._call_id(call), "name": call.name, "arguments": _arguments(call)})
+            elif isinstance(call, WebSearch):
+                output.append(self._search_item(f"ws_{iid}", call.query, call.sources))
+                cites += [{"type": "url_citation", "url": url, "title": title} for url, title in call.sources]
+            elif isinstance(call, CodeRun):
+                item, files = self._code_item(f"ci_{iid}", f"cntr_{n:06d}", call)
+                output.append(item)
+                cites += files
+            elif isinstance(call, ImageCall):
+                output.append(self._image_item(f"ig_{iid}", call))
+            else:
+                raise FakeScriptError(f"Reply.calls[{index}] is a {type(call).__name__}, not a tool call")
+        if reply.text is not None or not waits_for_functions:
+            text = self._text(reply, body)
+            annotations = [{**cite, **dict(zip(("start_index", "end_index"),
+                                               _span(text, cite.get("url") or cite.get("filename", ""))))}
+                           for cite in cites]
+            output.append(self._message_item(f"msg_{n:06d}", text, "completed", annotations))
+        return output
+
+    @staticmethod
+    def _generated(output: list[dict[str, Any]]) -> str:
+        """Everything the model wrote (text, arguments, code), for the usage estimate."""
+        parts = []
+        for item in output:
+            if item["type"] == "message":
+                parts.append(item["content"][0]["text"])
+            parts.append(item.get("arguments") or item.get("code") or "")
+        return "".join(parts)
+
     async def _respond(self, request: web.Request, body: dict[str, Any], reply: Reply) -> web.StreamResponse:
         n = next(self._ids)
-        rid, mid, sid = f"resp_{n:06d}", f"msg_{n:06d}", f"ws_{n:06d}"
-        text = self._text(reply, body)
-        search_item = {"id": sid, "type": "web_search_call", "status": "completed",
-                       "action": {"type": "search", "query": last_user_text(body)[:100]}}
-        output = ([search_item] if self._wants_search(body) else []) + [self._message_item(mid, text, "completed")]
-        usage = self._usage(reply, body, text)
+        rid = f"resp_{n:06d}"
+        try:
+            output = self._output(n, reply, body)
+        except FakeScriptError as error:
+            return self._script_error(str(error))
+        usage = self._usage(reply, body, self._generated(output))
         if not body.get("stream"):
             return web.json_response(self._response(rid, body, "completed", output, usage),
                                      headers={"x-request-id": f"req_{n:06d}"})
 
-        response = await self._sse(request)
-        seq = itertools.count()
+        stream = _EventStream(await self._sse(request), reply, self._sleep)
+        await stream.send("response.created", response=self._response(rid, body, "in_progress", [], None))
+        await stream.send("response.in_progress", response=self._response(rid, body, "in_progress", [], None))
+        streamers = {"function_call": self._stream_function_call, "web_search_call": self._stream_web_search,
+                     "code_interpreter_call": self._stream_code, "image_generation_call": self._stream_image,
+                     "message": self._stream_message}
+        try:
+            for index, item in enumerate(output):
+                await streamers[item["type"]](stream, index, item)
+        except _Failed:
+            failed = self._response(rid, body, "failed", [], usage if reply.usage else None)
+            failed["error"] = {"code": "server_error", "message": reply.error_message}
+            await stream.send("response.failed", response=failed)
+            await stream.response.write_eof()
+            return stream.response
+        await stream.send("response.completed", response=self._response(rid, body, "completed", output, usage))
+        await stream.response.write_eof()
+        return stream.response
 
-        async def send(kind: str, **fields: Any) -> None:
-            event = {"type": kind, "sequence_number": next(seq), **fields}
-            await response.write(f"event: {kind}\ndata: {json.dumps(event)}\n\n".encode())
+    # One streamer per output item kind: `item` is the finished item (as output_item.done sends it).
 
-        await send("response.created", response=self._response(rid, body, "in_progress", [], None))
-        await send("response.in_progress", response=self._response(rid, body, "in_progress", [], None))
-        index = 0
-        if self._wants_search(body):
-            await send("response.output_item.added", output_index=0, item={**search_item, "status": "in_progress"})
-            for step in ("in_progress", "searching", "completed"):
-                await send(f"response.web_search_call.{step}", output_index=0, item_id=sid)
-            await send("response.output_item.done", output_index=0, item=search_item)
-            index = 1
-        ids = {"item_id": mid, "output_index": index, "content_index": 0}
-        await send("response.output_item.added", output_index=index,
-                   item={**self._message_item(mid, "", "in_progress"), "content": []})
+    async def _stream_function_call(self, stream: _EventStream, index: int, item: dict[str, Any]) -> None:
+        ids = {"item_id": item["id"], "output_index": index}
+        await stream.send("response.output_item.added", output_index=index,
+                          item={**item, "status": "in_progress", "arguments": ""})
+        for piece in self._chunks(item["arguments"], stream.reply.chunk_size):
+            await stream.send_delta("response.function_call_arguments.delta", **ids, delta=piece)
+        await stream.send("response.function_call_arguments.done", **ids, arguments=item["arguments"])
+        await stream.send("response.output_item.done", output_index=index, item=item)
+
+    async def _stream_web_search(self, stream: _EventStream, index: int, item: dict[str, Any]) -> None:
+        action = {k: v for k, v in item["action"].items() if k != "sources"}
+        await stream.send("response.output_item.added", output_index=index,
+                          item={**item, "status": "in_progress", "action": action})
+        for step in ("in_progress", "searching", "completed"):
+            await stream.send(f"response.web_search_call.{step}", output_index=index, item_id=item["id"])
+        await stream.send("response.output_item.done", output_index=index, item=item)
+
+    async def _stream_code(self, stream: _EventStream, index: int, item: dict[str, Any]) -> None:
+        ids = {"item_id": item["id"], "output_index": index}
+        await stream.send("response.output_item.added", output_index=index,
+                          item={**item, "status": "in_progress", "code": "", "outputs": None})
+        await stream.send("response.code_interpreter_call.in_progress", **ids)
+        for piece in self._chunks(item["code"], stream.reply.chunk_size):
+            await stream.send_delta("response.code_interpreter_call_code.delta", **ids, delta=piece)
+        await stream.send("response.code_interpreter_call_code.done", **ids, code=item["code"])
+        await stream.send("response.code_interpreter_call.interpreting", **ids)
+        await stream.send("response.code_interpreter_call.completed", **ids)
+        await stream.send("response.output_item.done", output_index=index, item=item)
+
+    async def _stream_image(self, stream: _EventStream, index: int, item: dict[str, Any]) -> None:
+        ids = {"item_id": item["id"], "output_index": index}
+        await stream.send("response.output_item.added", output_index=index,
+                          item={"id": item["id"], "type": item["type"], "status": "in_progress", "result": None})
+        await stream.send("response.image_generation_call.in_progress", **ids)
+        await stream.send("response.image_generation_call.generating", **ids)
+        await stream.send("response.image_generation_call.partial_image", **ids, partial_image_b64=item["result"],
+                          partial_image_index=0, output_format="png")
+        await stream.send("response.image_generation_call.completed", **ids)
+        await stream.send("response.output_item.done", output_index=index, item=item)
+
+    async def _stream_message(self, stream: _EventStream, index: int, item: dict[str, Any]) -> None:
+        ids = {"item_id": item["id"], "output_index": index, "content_index": 0}
+        text, annotations = item["content"][0]["text"], item["content"][0]["annotations"]
+        await stream.send("response.output_item.added", output_index=index,
+                          item={**item, "status": "in_progress", "content": []})
         part = {"type": "output_text", "text": "", "annotations": []}
-        await send("response.content_part.added", **ids, part=part)
-        for count, delta in enumerate(self._chunks(text, reply.chunk_size)):
-            if reply.fail_after_chunks is not None and count >= reply.fail_after_chunks:
-                return self._cut(request)
-            if reply.error_event_after_chunks is not None and count >= reply.error_event_after_chunks:
-                failed = self._response(rid, body, "failed", [], usage if reply.usage else None)
-                failed["error"] = {"code": "server_error", "message": reply.error_message}
-                await send("response.failed", response=failed)
-                await response.write_eof()
-                return response
-            await send("response.output_text.delta", **ids, delta=delta, logprobs=[])
-            if reply.chunk_delay:
-                await self._sleep(reply.chunk_delay)
-        await send("response.output_text.done", **ids, text=text, logprobs=[])
-        await send("response.content_part.done", **ids, part={**part, "text": text})
-        await send("response.output_item.done", output_index=index, item=output[-1])
-        await send("response.completed", response=self._response(rid, body, "completed", output, usage))
-        await response.write_eof()
-        return response
+        await stream.send("response.content_part.added", **ids, part=part)
+        for delta in self._chunks(text, stream.reply.chunk_size):
+            await stream.send_delta("response.output_text.delta", **ids, delta=delta, logprobs=[])
+        for number, annotation in enumerate(annotations):
+            await stream.send("response.output_text.annotation.added", **ids, annotation_index=number,
+                              annotation=annotation)
+        await stream.send("response.output_text.done", **ids, text=text, logprobs=[])
+        await stream.send("response.content_part.done", **ids, part={**part, "text": text, "annotations": annotations})
+        await stream.send("response.output_item.done", output_index=index, item=item)
 
     # --- Chat Completions --------------------------------------------------------------------
+
+    def _tool_calls(self, reply: Reply) -> list[dict[str, Any]]:
+        """The reply's FunctionCalls as Chat ``tool_calls``; a hosted call is a script error."""
+        hosted = [type(c).__name__ for c in reply.calls if not isinstance(c, FunctionCall)]
+        if hosted:
+            raise FakeScriptError(f"Chat Completions has no hosted tools: {', '.join(hosted)} in a chat reply")
+        return [{"id": self._call_id(c), "type": "function", "function": {"name": c.name, "arguments": _arguments(c)}}
+                for c in reply.calls if isinstance(c, FunctionCall)]
 
     async def _complete(self, request: web.Request, body: dict[str, Any], reply: Reply) -> web.StreamResponse:
         n = next(self._ids)
         cid, created, model = f"chatcmpl-{n:06d}", int(time.time()), body.get("model", "test-model")
-        text = self._text(reply, body)
+        try:
+            tool_calls = self._tool_calls(reply)
+        except FakeScriptError as error:
+            return self._script_error(str(error))
+        text = self._text(reply, body) if reply.text is not None or not tool_calls else None
+        written = (text or "") + "".join(c["function"]["arguments"] for c in tool_calls)
         if reply.usage:
             tokens_in, tokens_out = reply.usage
         else:
-            tokens_in, tokens_out = len(json.dumps(body.get("messages", ""))) // 4 + 1, len(text) // 4 + 1
+            tokens_in, tokens_out = len(json.dumps(body.get("messages", ""))) // 4 + 1, len(written) // 4 + 1
         usage = {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out}
+        finish_reason = reply.finish_reason
+        if tool_calls and finish_reason == "stop":
+            finish_reason = "tool_calls"
         if not body.get("stream"):
+            message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+            if tool_calls:
+                message["tool_calls"] = tool_calls
             return web.json_response({
                 "id": cid, "object": "chat.completion", "created": created, "model": model,
-                "choices": [{"index": 0, "finish_reason": reply.finish_reason or "stop", "logprobs": None,
-                             "message": {"role": "assistant", "content": text, "refusal": None}}],
+                "choices": [{"index": 0, "finish_reason": finish_reason or "stop", "logprobs": None,
+                             "message": message}],
                 "usage": usage,
             })
-        response = await self._sse(request)
+        stream = _Stream(await self._sse(request), reply, self._sleep)
 
-        async def send(choices: list[Any], **extra: Any) -> None:
-            chunk = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                     "choices": choices, **extra}
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        def chunk(choices: list[Any], **extra: Any) -> dict[str, Any]:
+            return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": choices, **extra}
 
-        await send([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
-        for count, delta in enumerate(self._chunks(text, reply.chunk_size)):
-            if reply.fail_after_chunks is not None and count >= reply.fail_after_chunks:
-                return self._cut(request)
-            if reply.error_event_after_chunks is not None and count >= reply.error_event_after_chunks:
-                error = {"message": reply.error_message, "type": "server_error", "code": "server_error"}
-                await response.write(f"data: {json.dumps({'error': error})}\n\n".encode())
-                await response.write_eof()
-                return response
-            await send([{"index": 0, "delta": {"content": delta}, "finish_reason": None}])
-            if reply.chunk_delay:
-                await self._sleep(reply.chunk_delay)
-        if reply.finish_reason is not None:
-            await send([{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}])
+        def delta(fields: dict[str, Any]) -> dict[str, Any]:
+            return chunk([{"index": 0, "delta": fields, "finish_reason": None}])
+
+        await stream.write(delta({"role": "assistant", "content": "" if text is not None else None}))
+        try:
+            for piece in self._chunks(text, reply.chunk_size) if text is not None else []:
+                await stream.delta(delta({"content": piece}))
+            for number, call in enumerate(tool_calls):  # the head, then the arguments in pieces
+                await stream.write(delta({"tool_calls": [{"index": number, **call,
+                                                          "function": {**call["function"], "arguments": ""}}]}))
+                for piece in self._chunks(call["function"]["arguments"], reply.chunk_size):
+                    await stream.delta(delta({"tool_calls": [{"index": number, "function": {"arguments": piece}}]}))
+        except _Failed:
+            error = {"message": reply.error_message, "type": "server_error", "code": "server_error"}
+            await stream.write({"error": error})
+            await stream.response.write_eof()
+            return stream.response
+        if finish_reason is not None:
+            await stream.write(chunk([{"index": 0, "delta": {}, "finish_reason": finish_reason}]))
             if (body.get("stream_options") or {}).get("include_usage"):
-                await send([], usage=usage)
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
-        return response
+                await stream.write(chunk([], usage=usage))
+        await stream.response.write(b"data: [DONE]\n\n")
+        await stream.response.write_eof()
+        return stream.response
