@@ -120,11 +120,11 @@ def error_notice(error: BaseException, timeout_seconds: float) -> str:
 
 
 def turn_timeout_notice(seconds: float) -> str:
-    """The whole turn (downloads, reading files, links, the model) ran past its deadline."""
+    """The whole turn (downloads, reading files, links, tools, the model) ran past its deadline."""
     return (
         f":warning: This answer took longer than {seconds:g} seconds in all (fetching and reading "
-        "files and links included), so I stopped. Please send your message again; with large "
-        "files or many links, try fewer or smaller ones."
+        "files and links, and the tools it used, included), so I stopped. Please send your message "
+        "again; with large files or many links, try fewer or smaller ones."
     )
 
 
