@@ -68,6 +68,7 @@ class AssistantApp:
             self.client = SlackBot(
                 config, deliver=self._deliver, is_active_thread=self._is_active_thread,
                 settings_source=self.settings, record_feedback=self._record_feedback,
+                stop_turn=self._stop_turn,
             )
         documents = DocumentParser(
             Limits(max_pages=config.max_document_pages, max_chars=config.max_document_chars),
@@ -98,6 +99,9 @@ class AssistantApp:
             log.error("message %s arrived after shutdown; it was not answered", message.conversation_key)
             return None
         return self.processor.submit(message)
+
+    def _stop_turn(self, channel_id: str, thread_id: str, user_id: str) -> bool:
+        return self.processor.stop(channel_id, thread_id, user_id)
 
     async def _record_feedback(self, channel_id: str, message_ts: str, user_id: str, value: str) -> None:
         await self.processor.record_feedback(channel_id, message_ts, user_id, value)

@@ -46,9 +46,11 @@ class SlackBot(
         is_active_thread: Callable[[str, str], Awaitable[bool]],
         settings_source: SettingsSource,
         record_feedback: Callable[[str, str, str, str], Awaitable[None]],
+        stop_turn: Callable[[str, str, str], bool] = lambda channel, thread, user: False,
     ) -> None:
         self.config = config
         self.record_feedback = record_feedback
+        self.stop_turn = stop_turn
         self.untitled_threads: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.settings_source = settings_source
         self.access = AccessPolicy.from_config(config)

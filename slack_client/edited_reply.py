@@ -38,6 +38,7 @@ METADATA_EVENT = "assistant_reply"
 PROGRESS_EMOJI = ":hourglass_flowing_sand:"
 STEP_EMOJI = ":gear:"
 FEEDBACK_ACTION = "answer_feedback"
+STOP_ACTION = "stop_answer"
 TYPING_SUFFIX = " ▍"
 
 
@@ -175,6 +176,16 @@ def feedback_block() -> dict[str, Any]:
     }]}
 
 
+def progress_blocks(chunk: str, thread_ts: str) -> list[dict[str, Any]]:
+    """An answer still being written, with a Stop button under it (Slack shows no stop button
+    of its own for an edited message)."""
+    sections = [{"type": "section", "text": {"type": "mrkdwn", "text": part}}
+                for part in split_message(chunk, SECTION_CHARS)]
+    stop = {"type": "button", "action_id": STOP_ACTION, "value": thread_ts,
+            "text": {"type": "plain_text", "text": "Stop"}}
+    return [*sections, {"type": "actions", "elements": [stop]}]
+
+
 def answer_blocks(chunk: str) -> list[dict[str, Any]]:
     """The last part of an answer as blocks (mrkdwn sections of at most 3000 chars) + feedback."""
     sections = [{"type": "section", "text": {"type": "mrkdwn", "text": part}}
@@ -195,6 +206,7 @@ class SlackReply(ReplyStream):
         live: bool = True,
         feedback: bool = False,
         limit: int = MAX_MESSAGE_CHARS,
+        stop_button: bool = False,
         registry: set[str] | None = None,
     ) -> None:
         self._live = live
@@ -212,6 +224,8 @@ class SlackReply(ReplyStream):
         self._markdown = ""
         self._status = ""
         self._steps: dict[str, str] = {}  # running tool steps: id → title
+        self._stop_button = stop_button
+        self._with_button: set[int] = set()  # which of the messages carry the Stop button
         self._ts: list[str] = []
         self._shown: list[tuple[str, str]] = []  # (text, kind) each message shows
 
@@ -310,16 +324,27 @@ class SlackReply(ReplyStream):
         self._flusher.sent()
         metadata = reply_metadata(kind)
         for index, chunk in enumerate(chunks):
-            blocks = answer_blocks(chunk) if footer and index == len(chunks) - 1 else None
+            last = index == len(chunks) - 1
+            blocks = None
+            if footer and last:
+                blocks = answer_blocks(chunk)
+            elif kind == "progress" and last and self._stop_button:
+                blocks = progress_blocks(chunk, self._thread_ts)
+            # A message that had the Stop button loses it (an empty list clears blocks).
+            clear = blocks is None and index in self._with_button
             if index < len(self._ts):
                 # The kind matters too: a finished answer's earlier parts must say "answer".
-                if self._shown[index] != (chunk, kind) or blocks:
-                    await self._update(index, chunk, metadata, land, blocks)
+                if self._shown[index] != (chunk, kind) or (blocks and kind != "progress") or clear:
+                    await self._update(index, chunk, metadata, land, [] if clear else blocks)
                     self._shown[index] = (chunk, kind)
             else:
                 ts = await self._post(chunk, metadata, land, blocks)
                 self._ts.append(ts)
                 self._shown.append((chunk, kind))
+            if kind == "progress" and blocks is not None:
+                self._with_button.add(index)
+            elif blocks is not None or clear:
+                self._with_button.discard(index)
         # Fewer chunks than messages only happens when text shrank (e.g. a fence closed).
         while len(self._ts) > max(len(chunks), 1):
             await self._calls.call(land, lambda: self._client.chat_delete(channel=self._channel, ts=self._ts[-1]))

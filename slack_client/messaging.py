@@ -29,7 +29,7 @@ class MessagingMixin:
         def edited() -> SlackReply:
             return SlackReply(
                 self.reply_web, channel_id, thread_id, self.pacer, config.slack_max_retries, live,
-                feedback=config.feedback_buttons, registry=self.live_messages,
+                feedback=config.feedback_buttons, stop_button=True, registry=self.live_messages,
             )
 
         if not (live and config.slack_native_streaming and user_id):

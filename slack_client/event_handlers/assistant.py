@@ -1,4 +1,4 @@
-"""Slack's assistant surfaces: suggested prompts, thread titles, and feedback on answers.
+"""Slack's assistant surfaces: suggested prompts, thread titles, feedback, and stopping answers.
 
 All best effort: a workspace without the assistant features (no `assistant:write`, an old
 client) answers these calls with an error, which is logged, never shown to anyone.
@@ -42,6 +42,8 @@ class AssistantMixin:
     config: Config
     access: AccessPolicy
     record_feedback: Callable[[str, str, str, str], Awaitable[None]]
+    # Stops the answer being written in a thread (channel, thread, who asks); False: none.
+    stop_turn: Callable[[str, str, str], bool]
     untitled_threads: OrderedDict[tuple[str, str], None]
 
     async def _suggest(self, user_id: str, channel_id: str, thread_ts: str | None) -> None:
@@ -96,3 +98,28 @@ class AssistantMixin:
             channel=channel_id, user=user_id, thread_ts=message.get("thread_ts") or message_ts,
             text=FEEDBACK_THANKS[value],
         )
+
+    async def on_agent_session_stopped(self, event: dict[str, Any]) -> None:
+        """Slack's native stop button on an answer being streamed."""
+        channel_id, thread_ts, user_id = event.get("channel"), event.get("thread_ts"), event.get("user")
+        if not (channel_id and thread_ts and user_id):
+            log.warning("ignored agent_session_stopped without channel, thread or person: %s", event)
+            return
+        if not self.stop_turn(channel_id, thread_ts, user_id):
+            log.info("nothing to stop in %s:%s for %s", channel_id, thread_ts, user_id)
+
+    async def on_stop_button(self, ack: Ack, body: dict[str, Any]) -> None:
+        """The Stop button of an edited answer (where Slack shows none of its own)."""
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        channel_id = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        user_id = (body.get("user") or {}).get("id")
+        thread_ts = action.get("value")
+        if not (channel_id and thread_ts and user_id):
+            log.warning("ignored a Stop click without channel, thread or person: %s", action)
+            return
+        if not self.stop_turn(channel_id, thread_ts, user_id):
+            await self.web.chat_postEphemeral(
+                channel=channel_id, user=user_id, thread_ts=thread_ts,
+                text="There is no answer of yours being written here to stop.",
+            )

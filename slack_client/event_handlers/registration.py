@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncApp
 
 from config import Config
 from settings_modal import CALLBACK_ID, MODEL_ACTION, OPEN_SETTINGS_ACTION
-from slack_client.edited_reply import FEEDBACK_ACTION
+from slack_client.edited_reply import FEEDBACK_ACTION, STOP_ACTION
 
 
 Listener = Callable[..., Awaitable[None]]
@@ -33,6 +33,8 @@ class RegistrationMixin:
         app.event("assistant_thread_context_changed")(counted(self.on_ignored_event))  # type: ignore[attr-defined]
         app.event("app_home_opened")(counted(self.on_app_home_opened))  # type: ignore[attr-defined]
         app.action(FEEDBACK_ACTION)(counted(self.on_feedback))  # type: ignore[attr-defined]
+        app.event("agent_session_stopped")(counted(self.on_agent_session_stopped))  # type: ignore[attr-defined]
+        app.action(STOP_ACTION)(counted(self.on_stop_button))  # type: ignore[attr-defined]
 
     def counted(self, listener: Listener) -> Listener:
         """`listener`, counting each finished run in `handled` (tests wait on it before checking

@@ -1,0 +1,67 @@
+"""Stopping an answer: Slack's native stop button (an event) and the edited answer's Stop button."""
+
+from __future__ import annotations
+
+from tests.fakes.openai import FakeOpenAI, Reply
+from tests.fakes.slack import FakeSlack
+from tests.helpers import bot_replies, interaction, wait_replies
+
+SLOW = Reply(text=" ".join(f"w{i}" for i in range(200)), chunk_size=6, chunk_delay=0.1)
+
+
+def shown(slack: FakeSlack, channel: str, ts: str) -> str:
+    """What the bot's messages in the thread show so far (a stream has no metadata until it ends)."""
+    return " ".join(m.get("text", "") for m in slack.bot_messages(channel, ts))
+
+
+async def test_the_native_stop_button_stops_the_answer_and_frees_the_thread(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot(SLACK_NATIVE_STREAMING="true")
+    openai.script(SLOW)
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "tell me everything")
+    await slack.wait_for(lambda: "w3" in shown(slack, "D0ALICE", ts), message="no text streamed")
+
+    await slack.push_event({"type": "agent_session_stopped", "channel": "D0ALICE", "thread_ts": ts,
+                            "user": "U0ALICE", "event_ts": "1.0", "streaming_message_ts": []})
+    [text] = await wait_replies(slack, "D0ALICE", ts)
+    assert text.startswith("w0 w1 w2") and text.endswith("_Stopped._") and "w199" not in text
+    await app.processor.wait_idle()
+    assert await app.db.message_status("D0ALICE", ts) == "stopped"
+    await openai.wait_for(lambda: openai.in_flight == 0, message="the model request was not cancelled")
+    # Not answered again after a restart: a stopped message is settled.
+    assert all(row["message_ts"] != ts for row in await app.db.unfinished_messages())
+
+    openai.script(Reply(text="fresh answer"))
+    await slack.user_says("U0ALICE", "D0ALICE", "short one please", thread_ts=ts)
+    assert (await wait_replies(slack, "D0ALICE", ts, count=2))[-1] == "fresh answer"
+
+
+async def test_the_edited_answer_carries_a_stop_button_that_only_its_person_may_press(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot()
+    openai.script(SLOW)
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "tell me everything")
+    await slack.wait_for(lambda: "w3" in shown(slack, "D0ALICE", ts), message="no text shown")
+    [progress] = bot_replies(slack, "D0ALICE", ts)
+    button = progress["blocks"][-1]["elements"][0]
+    assert (button["action_id"], button["value"]) == ("stop_answer", ts)
+
+    def click(user: str) -> dict:
+        return interaction(slack, "block_actions", user, channel={"id": "D0ALICE"},
+                           container={"type": "message", "channel_id": "D0ALICE", "message_ts": progress["ts"]},
+                           message=progress, actions=[{**button, "type": "button", "block_id": "b"}])
+
+    handled = app.client.handled
+    await slack.push_envelope("interactive", click("U0BOB"))  # someone else's answer: not theirs to stop
+    await slack.wait_for(lambda: app.client.handled > handled)
+    assert any("no answer of yours" in e["text"] for e in slack.ephemerals)
+    await slack.push_envelope("interactive", click("U0ALICE"))
+
+    [text] = await wait_replies(slack, "D0ALICE", ts)
+    assert text.endswith("_Stopped._") and "w199" not in text
+    [final] = bot_replies(slack, "D0ALICE", ts)
+    assert not any(b.get("type") == "actions" for b in final.get("blocks") or [])  # the button is gone
+    await app.processor.wait_idle()
+    assert await app.db.message_status("D0ALICE", ts) == "stopped"
