@@ -87,8 +87,9 @@ class TurnLoopMixin:
                 instructions=request.instructions + (LAST_ROUND_NOTE if last else ""),
             )
             try:
+                lead = "\n\n" if "".join(said).strip() else ""  # a new round's text: a new paragraph
                 result = await asyncio.wait_for(
-                    self._model_round(this, reply, progress, live), self.config.openai_timeout_seconds
+                    self._model_round(this, reply, progress, live, lead), self.config.openai_timeout_seconds
                 )
             except ModelError as exc:
                 if exc.usage is not None:  # a failed call costs what the API says it did
@@ -110,15 +111,21 @@ class TurnLoopMixin:
         raise AssertionError("unreachable: the last round always returns")
 
     async def _model_round(
-        self, request: ModelRequest, reply: ReplyStream, progress: ProgressIndicator, live: bool
+        self, request: ModelRequest, reply: ReplyStream, progress: ProgressIndicator, live: bool,
+        lead: str = "",
     ) -> _Round:
-        """One model call: text to the reply as it comes, hosted steps shown, calls collected."""
+        """One model call: text to the reply as it comes (after `lead`), hosted steps shown,
+        calls collected."""
         parts: list[str] = []
         calls: list[FunctionCall] = []
         async for event in self.ai.stream(request):
             if isinstance(event, TextDelta):
-                if not parts and live:
-                    await progress.stop()  # the text itself shows progress from now on
+                if not parts:
+                    if live:
+                        await progress.stop()  # the text itself shows progress from now on
+                    if lead:
+                        parts.append(lead)
+                        await reply.append(lead)
                 parts.append(event.text)
                 await reply.append(event.text)
             elif isinstance(event, ToolActivity):

@@ -175,3 +175,23 @@ async def test_the_turn_deadline_cancels_a_tool_that_hangs_and_frees_the_thread(
     again = await slack.user_says("U0ALICE", "D0ALICE", "and now?", thread_ts=ts)
     assert (await wait_replies(slack, "D0ALICE", ts, count=2))[-1] == "Next one."
     assert again
+
+
+async def test_an_edited_reply_shows_the_running_step_on_a_line_above_the_text(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot()
+    gate = asyncio.Event()
+    use_tools(app, Orders(hang=gate))
+    openai.script(Reply(text="Let me check.", calls=[FunctionCall("orders__lookup_order", {"number": 9})]),
+                  Reply(text="It shipped."))
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "order 9?")
+
+    def progress_text() -> str:
+        messages = slack.bot_messages("D0ALICE", ts)
+        return messages[-1]["text"] if messages else ""
+
+    await slack.wait_for(lambda: progress_text().startswith(":gear: orders: lookup_order 9\nLet me check."),
+                         message=f"no step line: {progress_text()!r}")
+    gate.set()
+    assert await wait_replies(slack, "D0ALICE", ts) == ["Let me check.\n\nIt shipped."]
