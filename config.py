@@ -44,10 +44,9 @@ class Config:
     openai_base_url: str | None = None
     openai_api_style: str = "responses"
     openai_model: str = "gpt-5.5"
-    # A current GPT image model (gpt-image-1 is shut down) and a small, fast model for routing.
+    # A current GPT image model (gpt-image-1 is shut down), for the picture tool.
     # An empty image model means pictures are off (the default of the chat_completions style).
     openai_image_model: str = "gpt-image-2"
-    openai_utility_model: str = "gpt-5.5-mini"
     openai_timeout_seconds: float = 305.0
     openai_max_retries: int = 2
     max_concurrent_requests: int = 100
@@ -269,15 +268,12 @@ def _bounded_work(r: _Reader, config: Config) -> Config:
 def _style_defaults(config: Config) -> Config:
     """Model defaults that depend on OPENAI_API_STYLE, for the values left unset (empty).
 
-    A Chat Completions server (Ollama, vLLM, …) has no images API and rarely OpenAI's small
-    model: there pictures are off and routing asks OPENAI_MODEL, unless they are set.
+    A Chat Completions server (Ollama, vLLM, …) usually has no images API: there the picture
+    tool is off unless OPENAI_IMAGE_MODEL is set.
     """
     chat = config.openai_api_style == "chat_completions"
     image = config.openai_image_model or ("" if chat else Config.openai_image_model)
-    utility = config.openai_utility_model or (config.openai_model if chat else Config.openai_utility_model)
-    return replace(
-        config, openai_image_model="" if image.lower() == PICTURES_OFF else image, openai_utility_model=utility
-    )
+    return replace(config, openai_image_model="" if image.lower() == PICTURES_OFF else image)
 
 
 def load_config(env: Mapping[str, str], require_slack: bool = True) -> Config:
@@ -304,7 +300,6 @@ def load_config(env: Mapping[str, str], require_slack: bool = True) -> Config:
         openai_model=r.text("OPENAI_MODEL", Config.openai_model),
         # Empty when unset: the defaults depend on the API style (`_style_defaults`).
         openai_image_model=r.text("OPENAI_IMAGE_MODEL", ""),
-        openai_utility_model=r.text("OPENAI_UTILITY_MODEL", ""),
         openai_timeout_seconds=r.number("OPENAI_TIMEOUT_SECONDS", Config.openai_timeout_seconds, 0.1, 3600),
         openai_max_retries=r.number("OPENAI_MAX_RETRIES", Config.openai_max_retries, 0, 10, int),
         max_concurrent_requests=r.number("MAX_CONCURRENT_REQUESTS", Config.max_concurrent_requests, 1, 10_000, int),

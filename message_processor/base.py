@@ -14,7 +14,6 @@ from document_handler import DocumentParser
 from image_url_handler import ImageFetcher
 from message_processor.budget import budget_notice, day_start, estimate_tokens
 from message_processor.fair_share import BudgetLedger, NoticePacer, PersonLines, PersonTicket, Reservation
-from message_processor.handlers.image_gen import ImageGenerationMixin
 from message_processor.handlers.text import TextHandlerMixin
 from message_processor.progress import ModelSlots, turn_deadline
 from message_processor.settings_store import SettingsStore
@@ -35,7 +34,7 @@ from observability import Stats
 from openai_client import ModelError, OpenAIClient
 from settings import Settings
 from thread_manager import ThreadManager, ThreadState, Ticket
-from tools.registry import ToolRegistry
+from tools.registry import ToolRegistry, default_tools
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ FAREWELL_SECONDS = 5.0
 NOTICE_WINDOW_SECONDS = 60.0
 
 
-class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
+class MessageProcessor(TextHandlerMixin):
     def __init__(
         self,
         config: Config,
@@ -59,8 +58,8 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
         tools: ToolRegistry | None = None,
     ) -> None:
         self.config = config
-        # The model's tools; a processor built without any gets the hosted ones its style has.
-        self.tools = tools or ToolRegistry(config.openai_api_style)
+        # The model's tools; a processor built without a registry gets the built-in ones.
+        self.tools = tools or default_tools(config, ai)
         self.documents = documents
         self.image_fetcher = image_fetcher
         self.settings = settings
@@ -296,7 +295,7 @@ class MessageProcessor(ImageGenerationMixin, TextHandlerMixin):
             async with asyncio.timeout(self.config.turn_timeout_seconds) as deadline:
                 token = turn_deadline.set(deadline)
                 try:
-                    await self.answer(message, state, reply, settings)
+                    await self.answer_text(message, state, reply, settings)
                 finally:
                     turn_deadline.reset(token)
         except asyncio.CancelledError:

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
 from base_client import ReplyStream
-from message_processor.utilities import progress_status, tool_status
+from message_processor.utilities import progress_status
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +35,8 @@ class ProgressIndicator:
         self._started = time.monotonic()
         self._task = asyncio.create_task(self._run(), name=f"progress:{name}")
 
-    async def tool(self, tool: str) -> None:
-        """Say which tool the model is using; the rotation keeps showing it."""
-        self._activity = tool_status(tool)
-        await self._reply.progress(self._activity)
-
     async def progress_text(self, status: str) -> None:
-        """A one-off status (e.g. "Uploading…"); the rotation continues with it."""
+        """A step's status (e.g. "Searching the web for …"); the rotation continues with it."""
         self._activity = status
         await self._reply.progress(status)
 

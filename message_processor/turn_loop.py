@@ -22,16 +22,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from base_client import Message, ReplyStream
+from base_client import BaseClient, Message, ReplyStream
 from message_processor.progress import ProgressIndicator
 from openai_client import Citation, Completed, FunctionCall, ModelError, ModelRequest, TextDelta, ToolActivity
 from openai_client.events import ErrorKind
-from tools.base import Tool, ToolCall, ToolContext, ToolResult, bounded
+from database import GENERATED_IMAGE_PREFIX, Database, StoredImage
+from tools.base import OutputFile, Tool, ToolCall, ToolContext, ToolResult, bounded
 from tools.registry import ToolRegistry
 
 if TYPE_CHECKING:
     from config import Config
-    from database import Database
     from openai_client import OpenAIClient
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class TurnLoopMixin:
     config: Config
     ai: OpenAIClient
     db: Database
+    client: BaseClient
     tools: ToolRegistry
 
     if TYPE_CHECKING:  # from UsageMixin
@@ -70,7 +71,7 @@ class TurnLoopMixin:
 
     async def run_turn(
         self, message: Message, request: ModelRequest, tools: Sequence[Tool], reply: ReplyStream,
-        progress: ProgressIndicator, live: bool,
+        progress: ProgressIndicator, live: bool, context: ToolContext,
     ) -> TurnResult:
         """Rounds until the model answers without calling a tool (see the module docstring)."""
         by_name = {tool.name: tool for tool in tools}
@@ -105,7 +106,7 @@ class TurnLoopMixin:
                 items.append({"kind": "text", "text": result.text})
             items += [{"kind": "call", "call_id": c.call_id, "name": c.name, "arguments": c.arguments}
                       for c in result.calls]
-            outputs = await asyncio.gather(*(self._run_tool(message, c, by_name, reply) for c in result.calls))
+            outputs = await asyncio.gather(*(self._run_tool(message, c, by_name, reply, context) for c in result.calls))
             items += [{"kind": "output", "call_id": c.call_id, "output": r.output}
                       for c, r in zip(result.calls, outputs)]
         raise AssertionError("unreachable: the last round always returns")
@@ -140,7 +141,8 @@ class TurnLoopMixin:
         raise ModelError(ErrorKind.CONNECTION, "the answer stream ended early")
 
     async def _run_tool(
-        self, message: Message, call: FunctionCall, tools: dict[str, Tool], reply: ReplyStream
+        self, message: Message, call: FunctionCall, tools: dict[str, Tool], reply: ReplyStream,
+        context: ToolContext,
     ) -> ToolResult:
         """One local call as a visible step; whatever goes wrong is told to the model, not raised
         (the answer goes on without that tool). A stop or the deadline cancels it."""
@@ -155,7 +157,6 @@ class TurnLoopMixin:
         title = tool.title(arguments)
         await reply.step(call.call_id, title, "in_progress")
         started = time.monotonic()
-        context = ToolContext(message.user_id, message.channel_id, message.thread_id)
         try:
             result = await tool.run(request, context)
         except asyncio.CancelledError:
@@ -166,8 +167,22 @@ class TurnLoopMixin:
             result = ToolResult(f"The tool failed: {type(exc).__name__}. Answer without it.", ok=False,
                                 detail="failed")
         await self._record_call(message, tool.name, "ok" if result.ok else "error", started)
+        if result.usage is not None:
+            model, tokens_in, tokens_out = result.usage
+            await self.record_usage(message, model, "picture", tokens_in, tokens_out)
+        for file in result.files:
+            await self.share_file(message, file)
         await reply.step(call.call_id, title, "complete" if result.ok else "error", result.detail)
         return replace(result, output=bounded(result.output))
+
+    async def share_file(self, message: Message, file: OutputFile) -> None:
+        """A file a tool made, uploaded into the thread; a picture is kept for later edits."""
+        await self.client.upload_file(message.channel_id, message.thread_id, file.name, file.data,
+                                      title=file.name)
+        if file.mimetype.startswith("image/"):
+            thread_id = await self.db.ensure_thread(message.channel_id, message.thread_id)
+            await self.db.add_images(thread_id, GENERATED_IMAGE_PREFIX + message.message_id,
+                                     [StoredImage(file.name, file.mimetype, file.data)])
 
     async def _record_call(self, message: Message, tool: str, outcome: str, started: float) -> None:
         duration_ms = int((time.monotonic() - started) * 1000)

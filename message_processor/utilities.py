@@ -65,15 +65,6 @@ def progress_status(elapsed_seconds: float) -> str:
     return label if elapsed_seconds < 1 else f"{label} ({int(elapsed_seconds)} s)"
 
 
-def tool_status(tool: str) -> str:
-    return {
-        "web_search": "Searching the web…",
-        "file_search": "Searching files…",
-        "code_interpreter": "Running code…",
-        "image_generation": "Drawing…",
-    }.get(tool, "Working…")
-
-
 def error_notice(error: BaseException, timeout_seconds: float) -> str:
     """One short reply saying what happened and what to do; details stay in the log."""
     if isinstance(error, TimeoutError):

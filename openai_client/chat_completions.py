@@ -116,15 +116,6 @@ def request_params(request: ModelRequest) -> dict[str, Any]:
     return params
 
 
-def classify_params(model: str, instructions: str, text: str, max_tokens: int) -> dict[str, Any]:
-    """A short, non-streamed completion: the one-word routing call."""
-    return {
-        "model": model,
-        "messages": chat_messages(instructions, [{"role": "user", "content": text}]),
-        "max_completion_tokens": max_tokens,
-    }
-
-
 def stopped_early(finish_reason: str | None) -> str | None:
     """The `Completed.incomplete_reason` for a chat finish reason (None: a normal end)."""
     return _STOPPED_EARLY.get(finish_reason or "")

@@ -11,7 +11,6 @@ from openai import AsyncOpenAI
 
 from openai_client import chat_completions, responses
 from openai_client.events import (
-    Classification,
     Completed,
     ErrorKind,
     GeneratedImage,
@@ -21,9 +20,6 @@ from openai_client.events import (
 )
 
 log = logging.getLogger(__name__)
-
-# Room for the one-word routing answer.
-CLASSIFY_MAX_TOKENS = 64
 
 
 def classify(exc: openai.OpenAIError) -> ModelError:
@@ -80,26 +76,6 @@ class OpenAIClient:
 
     async def close(self) -> None:
         await self._client.close()
-
-    async def classify(self, model: str, instructions: str, text: str) -> Classification:
-        """A one-word answer from a small model (routing); lower-cased, stripped."""
-        try:
-            if self.chat_style:
-                completion = await self._client.chat.completions.create(
-                    **chat_completions.classify_params(model, instructions, text, CLASSIFY_MAX_TOKENS)
-                )
-                answer = completion.choices[0].message.content if completion.choices else None
-                used = (_tokens(completion, "prompt_tokens"), _tokens(completion, "completion_tokens"))
-            else:
-                response = await self._client.responses.create(
-                    model=model, instructions=instructions, input=text,
-                    max_output_tokens=CLASSIFY_MAX_TOKENS, store=False,
-                )
-                answer = response.output_text
-                used = (_tokens(response, "input_tokens"), _tokens(response, "output_tokens"))
-        except openai.OpenAIError as exc:
-            raise classify(exc) from exc
-        return Classification((answer or "").strip().lower(), *used)
 
     async def generate_image(self, model: str, prompt: str, size: str, quality: str) -> GeneratedImage:
         try:

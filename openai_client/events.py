@@ -71,15 +71,6 @@ StreamEvent = Union[TextDelta, ToolActivity, FunctionCall, Completed]
 
 
 @dataclass(frozen=True)
-class Classification:
-    """The utility model's one-word answer, and what it cost."""
-
-    word: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-
-@dataclass(frozen=True)
 class GeneratedImage:
     data: bytes
     input_tokens: int = 0

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 ApiStyle = Literal["responses", "chat_completions"]
@@ -54,9 +55,12 @@ class ToolResult:
 
     output: str
     ok: bool = True
+    # Files for the thread (uploaded by the turn loop); `picture` ones are kept for later edits.
     files: tuple[OutputFile, ...] = ()
     # A short line for the step's card (what was found, why it failed).
     detail: str = ""
+    # Tokens a model call inside the tool used, as the API reported: (model, input, output).
+    usage: tuple[str, int, int] | None = None
 
 
 def bounded(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
@@ -73,7 +77,11 @@ class ToolContext:
     user_id: str
     channel_id: str
     thread_id: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The thread's newest picture (shared or drawn), for "make it blue".
+    latest_image: Callable[[], Awaitable[OutputFile | None]] | None = None
+    # The person's picture settings (size, quality).
+    image_size: str = "auto"
+    image_quality: str = "auto"
 
 
 class Tool(ABC):

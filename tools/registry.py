@@ -7,11 +7,16 @@ for the tools of one turn, and the turn loop knows them only as `tools.base.Tool
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from settings import Settings
 from tools.base import ApiStyle, Tool
+from tools.pictures import Pictures
 from tools.web_search import WebSearch
+
+if TYPE_CHECKING:
+    from config import Config
+    from openai_client import OpenAIClient
 
 # Titles of the steps hosted tools take, which the provider runs (no `Tool.run` of ours).
 HOSTED_TITLES = {
@@ -22,11 +27,15 @@ HOSTED_TITLES = {
 
 
 class ToolRegistry:
-    """Every tool the bot has; `local` is called again each turn (MCP servers come and go)."""
+    """Every tool the bot has. `pictures`: the picture tool, when the server can draw;
+    `local` is called again each turn (the team's MCP servers come and go)."""
 
-    def __init__(self, style: ApiStyle, local: Callable[[], Sequence[Tool]] = tuple) -> None:
+    def __init__(
+        self, style: ApiStyle, pictures: Tool | None = None, local: Callable[[], Sequence[Tool]] = tuple
+    ) -> None:
         self.style = style
         self._web_search = WebSearch()
+        self._pictures = pictures
         self._local = local
 
     def for_turn(self, settings: Settings) -> list[Tool]:
@@ -34,6 +43,8 @@ class ToolRegistry:
         chosen: list[Tool] = []
         if settings.web_search and self._web_search.declaration(self.style) is not None:
             chosen.append(self._web_search)
+        if self._pictures is not None:
+            chosen.append(self._pictures)
         chosen.extend(self._local())
         return chosen
 
@@ -46,3 +57,12 @@ class ToolRegistry:
         if tool == "web_search":
             return WebSearch().title({"query": detail})
         return HOSTED_TITLES.get(tool, "Working")
+
+
+def default_tools(
+    config: Config, ai: OpenAIClient, local: Callable[[], Sequence[Tool]] = tuple
+) -> ToolRegistry:
+    """The bot's tools: web search (per person's settings), pictures when the server can draw
+    (`OPENAI_IMAGE_MODEL`), and `local` ones (the team's MCP servers)."""
+    pictures = Pictures(ai, config.openai_image_model) if config.pictures_enabled else None
+    return ToolRegistry(config.openai_api_style, pictures=pictures, local=local)

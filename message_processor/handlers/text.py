@@ -10,6 +10,7 @@ from base_client import Message, ReplyStream, Role
 from database import StoredImage, StoredMessage
 from message_processor.budget import estimate_tokens
 from message_processor.handlers.documents import DocumentsMixin
+from message_processor.handlers.image_edit import ImageEditMixin
 from message_processor.handlers.vision import image_budget, image_parts, newest_within
 from message_processor.progress import ModelSlots, ProgressIndicator
 from message_processor.thread_management import ThreadContextMixin
@@ -27,6 +28,7 @@ from openai_client import ModelError, ModelRequest
 from openai_client.events import ErrorKind
 from settings import Settings
 from thread_manager import ThreadState
+from tools.base import ToolContext
 from token_counter import Trimmed, input_budget, tokens_at_most, trim_turns
 
 if TYPE_CHECKING:
@@ -57,7 +59,7 @@ def turn_input(turn: StoredMessage, text: str, images: ImageParts) -> dict[str, 
     return {"role": turn.role.value, "content": [{"type": "input_text", "text": text}, *shared]}
 
 
-class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin, TurnLoopMixin):
+class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin, TurnLoopMixin, ImageEditMixin):
     config: Config
     ai: OpenAIClient
     model_slots: ModelSlots
@@ -89,9 +91,14 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin, TurnLoopM
         async with self.model_slots.slot(reply):
             progress = ProgressIndicator(reply, self.config.progress_update_seconds)
             progress.start(message.conversation_key)
+            context = ToolContext(
+                message.user_id, message.channel_id, message.thread_id,
+                latest_image=lambda: self.latest_picture(message, images),
+                image_size=settings.image_size, image_quality=settings.image_quality,
+            )
             try:
                 turn = await self.run_turn(
-                    message, request, self.tools.for_turn(settings), reply, progress, live=settings.streaming
+                    message, request, self.tools.for_turn(settings), reply, progress, settings.streaming, context
                 )
             finally:
                 await progress.stop()

@@ -9,11 +9,10 @@ import os
 import pytest
 from PIL import Image
 
-from tests.fakes.openai import FakeOpenAI, Reply, tiny_png
+from tests.fakes.openai import FakeOpenAI, FunctionCall, Reply, tiny_png
 from tests.fakes.slack import FakeSlack
 from tests.helpers import wait_replies
 
-UTILITY = "router-model"
 
 
 def posted_texts(slack: FakeSlack) -> list[str]:
@@ -133,15 +132,12 @@ async def test_images_past_the_byte_budget_are_left_out_and_named(
 async def test_a_generated_picture_does_not_push_out_a_shared_image(
     slack: FakeSlack, openai: FakeOpenAI, start_bot
 ):
-    app = await start_bot(
-        MAX_CONTEXT_IMAGES="1", OPENAI_UTILITY_MODEL=UTILITY, OPENAI_IMAGE_MODEL="image-model"
-    )
-    intents = ["generate", "text"]
-    openai.responder = lambda body: Reply(text=intents.pop(0)) if body.get("model") == UTILITY else Reply()
+    app = await start_bot(MAX_CONTEXT_IMAGES="1", OPENAI_IMAGE_MODEL="image-model")
     photo = tiny_png((200, 30, 30))
     shared = slack.add_file("red.png", photo, "image/png")
     root = await slack.user_says("U0ALICE", "D0ALICE", "what is this?", files=[shared])
     await wait_replies(slack, "D0ALICE", root)
+    openai.script(Reply(calls=[FunctionCall("make_picture", {"prompt": "a fox"})]), Reply(), Reply(text="A fox."))
     await slack.user_says("U0ALICE", "D0ALICE", "draw a fox next to it", thread_ts=root)
     await wait_replies(slack, "D0ALICE", root, count=2)
     await app.processor.wait_idle()
@@ -150,8 +146,7 @@ async def test_a_generated_picture_does_not_push_out_a_shared_image(
     await slack.user_says("U0ALICE", "D0ALICE", "what colour was my photo?", thread_ts=root)
     await wait_replies(slack, "D0ALICE", root, count=3)
 
-    answers = [r for r in openai.responses_requests() if r["model"] != UTILITY]
-    assert data_urls(answers[-1]) == ["data:image/png;base64," + base64.b64encode(photo).decode()]
+    assert data_urls(openai.responses_requests()[-1]) == ["data:image/png;base64," + base64.b64encode(photo).decode()]
 
 
 async def test_a_thread_longer_than_the_page_cap_is_rebuilt_from_the_capped_pages(

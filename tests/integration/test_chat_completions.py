@@ -7,10 +7,9 @@ from datetime import datetime
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from message_processor.handlers.image_gen import PICTURES_OFF_NOTICE, ROUTER_PROMPT
 from message_processor.utilities import error_notice, incomplete_note
 from openai_client.events import ErrorKind, ModelError
-from tests.fakes.openai import FakeOpenAI, Reply, tiny_png
+from tests.fakes.openai import FakeOpenAI, FunctionCall, Reply, tiny_png
 from tests.fakes.slack import FakeSlack
 from tests.helpers import bot_replies, chat_turns, wait_replies
 
@@ -111,48 +110,29 @@ async def test_a_stream_that_ends_without_a_finish_is_a_connection_error(
     assert limited == error_notice(ModelError(ErrorKind.RATE_LIMIT, "x"), 1)
 
 
-async def test_a_picture_request_with_pictures_off_gets_a_clear_notice(
+async def test_without_an_image_model_no_picture_tool_is_offered(
     slack: FakeSlack, openai: FakeOpenAI, start_bot
 ):
-    app = await start_bot(**CHAT)
-    # The routing call is the one non-streamed completion; it answers "generate".
-    openai.responder = lambda body: Reply() if body.get("stream") else Reply(text="generate")
-    root = await slack.user_says("U0ALICE", "D0ALICE", "draw a red fox in the snow")
-
-    [text] = await wait_replies(slack, "D0ALICE", root)
-    await app.processor.wait_idle()
-
-    assert text == PICTURES_OFF_NOTICE
-    assert "can't draw" in text and "OPENAI_IMAGE_MODEL" in text
-    assert openai.image_requests() == []
-    assert not any(r.path.startswith("/v1/images") for r in openai.requests)
-    [router] = openai.chat_requests()
-    assert router["model"] == "test-model" and not router.get("stream")  # OPENAI_MODEL routes here
-    assert router["messages"][0] == {"role": "system", "content": ROUTER_PROMPT}
-    assert "draw a red fox" in router["messages"][1]["content"]
-
-    # Ordinary messages, and questions about pictures, are still answered as text.
-    openai.responder = lambda body: Reply() if body.get("stream") else Reply(text="text")
-    await slack.user_says("U0ALICE", "D0ALICE", "what makes a good logo?", thread_ts=root)
-    texts = await wait_replies(slack, "D0ALICE", root, count=2)
-    assert texts[1] == "You said: Alice: what makes a good logo?"
-    assert chat_turns(openai.chat_requests()[-1])[:2] == [
-        "user: Alice: draw a red fox in the snow",
-        f"assistant: {PICTURES_OFF_NOTICE}",
-    ]
+    await start_bot(**CHAT)
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "draw a red fox in the snow")
+    assert await wait_replies(slack, "D0ALICE", ts) == ["You said: Alice: draw a red fox in the snow"]
+    [request] = openai.chat_requests()
+    assert "tools" not in request  # the model knows it cannot draw here
     assert openai.image_requests() == []
 
 
-async def test_pictures_stay_on_in_chat_style_when_an_image_model_is_set(
+async def test_pictures_work_in_chat_style_when_an_image_model_is_set(
     slack: FakeSlack, openai: FakeOpenAI, start_bot
 ):
     await start_bot(OPENAI_IMAGE_MODEL="image-model", **CHAT)
-    openai.responder = lambda body: Reply() if body.get("stream") or "prompt" in body else Reply(text="generate")
+    openai.script(Reply(calls=[FunctionCall("make_picture", {"prompt": "a red fox in the snow"})]),
+                  Reply(), Reply(text="Here is your fox."))  # the middle one answers the images call
     ts = await slack.user_says("U0ALICE", "D0ALICE", "draw a red fox in the snow")
 
-    assert await wait_replies(slack, "D0ALICE", ts) == ["Here is your picture."]
+    assert await wait_replies(slack, "D0ALICE", ts) == ["Here is your fox."]
     [generate] = openai.image_requests()
-    assert generate["model"] == "image-model"
+    assert generate["model"] == "image-model" and generate["prompt"] == "a red fox in the snow"
+    assert openai.chat_requests()[0]["tools"][0]["function"]["name"] == "make_picture"
 
 
 async def test_a_saved_web_search_setting_is_not_sent(slack: FakeSlack, openai: FakeOpenAI, start_bot):

@@ -146,7 +146,7 @@ async def test_web_search_sources_end_the_answer_as_links(slack: FakeSlack, open
 
     [text] = await wait_replies(slack, "D0ALICE", ts)
     assert text == "It rains in Paris today.\n\nSources:\n- [Météo Paris](https://meteo.example/paris)"
-    assert openai.declared_tools(openai.responses_requests()[0]) == ["web_search"]
+    assert openai.declared_tools(openai.responses_requests()[0]) == ["web_search", "make_picture"]
     cards = [chunk for call in slack.calls if call.method in ("chat.startStream", "chat.appendStream")
              for chunk in call.params.get("chunks") or [] if chunk.get("type") == "task_update"]
     assert cards[0]["status"] == "in_progress" and cards[0]["title"] == "Searching the web"

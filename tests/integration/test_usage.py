@@ -51,14 +51,3 @@ async def test_a_spent_daily_budget_gets_a_notice_instead_of_an_answer(
 
     bob = await slack.user_says("U0BOB", "D0BOB", "my turn")  # the budget is per person
     assert await wait_replies(slack, "D0BOB", bob) == ["You said: Bob: my turn"]
-
-
-async def test_pictures_and_routing_calls_are_recorded_too(slack: FakeSlack, openai: FakeOpenAI, start_bot):
-    app = await start_bot(OPENAI_UTILITY_MODEL="router-model", OPENAI_IMAGE_MODEL="image-model")
-    openai.responder = lambda body: Reply(text="generate", usage=(33, 1)) if body.get("model") == "router-model" else Reply()
-    root = await slack.user_says("U0ALICE", "D0ALICE", "draw a lighthouse")
-    assert await wait_replies(slack, "D0ALICE", root) == ["Here is your picture."]
-
-    async with app.db.conn.execute("SELECT model, kind, input_tokens, output_tokens FROM usage ORDER BY id") as cursor:
-        rows = [tuple(r) for r in await cursor.fetchall()]
-    assert rows == [("router-model", "routing", 33, 1), ("image-model", "picture", 10, 100)]  # as the fake reported

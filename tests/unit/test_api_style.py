@@ -16,20 +16,17 @@ def test_responses_is_the_default_and_keeps_the_openai_models() -> None:
     config = load_config(VALID)
     assert config.openai_api_style == "responses"
     assert config.openai_image_model == "gpt-image-2" and config.pictures_enabled
-    assert config.openai_utility_model == "gpt-5.5-mini"
 
 
-def test_chat_completions_turns_pictures_off_and_routes_with_the_main_model() -> None:
+def test_chat_completions_turns_pictures_off() -> None:
     config = load_config(CHAT)
     assert config.openai_api_style == "chat_completions"
     assert config.openai_image_model == "" and not config.pictures_enabled
-    assert config.openai_utility_model == "llama3.1:8b"
 
 
-def test_set_models_win_in_either_style() -> None:
-    config = load_config({**CHAT, "OPENAI_IMAGE_MODEL": "flux", "OPENAI_UTILITY_MODEL": "qwen3:0.6b"})
-    assert (config.openai_image_model, config.openai_utility_model) == ("flux", "qwen3:0.6b")
-    assert config.pictures_enabled
+def test_a_set_image_model_wins_in_either_style() -> None:
+    config = load_config({**CHAT, "OPENAI_IMAGE_MODEL": "flux"})
+    assert config.openai_image_model == "flux" and config.pictures_enabled
 
 
 @pytest.mark.parametrize("env", [{**VALID, "OPENAI_IMAGE_MODEL": "off"}, {**CHAT, "OPENAI_IMAGE_MODEL": "OFF"},

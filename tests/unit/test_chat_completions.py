@@ -12,7 +12,6 @@ from openai_client.chat_completions import (
     chat_messages,
     chat_options,
     chat_part,
-    classify_params,
     request_params,
     stopped_early,
 )
@@ -88,16 +87,6 @@ def test_request_params_stream_with_usage_and_no_tools() -> None:
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-
-
-def test_classify_params_are_a_short_plain_completion() -> None:
-    params = classify_params("small", "Answer one word.", "draw a cat", 64)
-    assert params == {
-        "model": "small",
-        "messages": [{"role": "system", "content": "Answer one word."}, {"role": "user", "content": "draw a cat"}],
-        "max_completion_tokens": 64,
-    }
-    assert "stream" not in params
 
 
 # --- stream ----------------------------------------------------------------------------------
