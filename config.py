@@ -1,7 +1,8 @@
 """Configuration: read from the environment once, validated as a whole at start-up.
 
-Pure module: no I/O except what the caller passes in (a mapping of variables), so every rule
-is unit-tested and `main.py` can print every problem at once instead of failing on the first.
+Pure module: no I/O except what the caller passes in (a mapping of variables, and a reader for
+MCP_CONFIG_FILE, which tests replace), so every rule is unit-tested and `main.py` can print
+every problem at once instead of failing on the first.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Callable, Mapping
 from urllib.parse import urlparse
 
 from settings import IMAGE_QUALITIES, IMAGE_SIZES, REASONING_EFFORTS, VERBOSITIES
+from tools.mcp_config import McpConfigError, ServerConfig, load_mcp_config
 
 SETUP_HINT = "see .env.example and docs/slack-app-setup.md"
 # "responses": the Responses API (OpenAI); "chat_completions": servers that only speak
@@ -119,6 +121,11 @@ class Config:
     max_image_context_mb: float = 8.0
     # Downloads, parsing, link fetches and the model call together; the lock is held no longer.
     turn_timeout_seconds: float = 305.0 + 60.0
+    # --- MCP servers (tools/mcp.py): MCP_CONFIG_FILE's servers, read and checked at start-up ---
+    mcp_config_file: str = ""
+    mcp_servers: tuple[ServerConfig, ...] = ()
+    mcp_tool_timeout_seconds: float = 30.0
+    mcp_max_result_chars: int = 20_000
 
     @property
     def sqlite_path(self) -> str:
@@ -140,7 +147,8 @@ class Config:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be logged (see log_redaction.py)."""
-        return tuple(s for s in (self.slack_bot_token, self.slack_app_token, self.openai_api_key) if s)
+        mcp = (secret for server in self.mcp_servers for secret in server.secrets)
+        return tuple(s for s in (self.slack_bot_token, self.slack_app_token, self.openai_api_key, *mcp) if s)
 
 
 @dataclass
@@ -265,6 +273,33 @@ def _bounded_work(r: _Reader, config: Config) -> Config:
     )
 
 
+def _read_file(path: str) -> str:
+    with open(path, encoding="utf-8") as file:
+        return file.read()
+
+
+def _mcp(r: _Reader, config: Config, read_text: Callable[[str], str]) -> Config:
+    """MCP_CONFIG_FILE's servers (`${VAR}`s from the same environment) and the call limits.
+
+    A file that cannot be read or has problems stops the bot like any setting: one line each.
+    """
+    path = r.text("MCP_CONFIG_FILE", "")
+    servers: tuple[ServerConfig, ...] = ()
+    if path:
+        try:
+            servers = tuple(load_mcp_config(read_text(path), r.env))
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            r.problems.append(f"MCP_CONFIG_FILE={path!r} cannot be read: {reason}")
+        except McpConfigError as exc:
+            r.problems.extend(f"MCP_CONFIG_FILE={path!r}: {problem}" for problem in exc.problems)
+    return replace(
+        config, mcp_config_file=path, mcp_servers=servers,
+        mcp_tool_timeout_seconds=r.number("MCP_TOOL_TIMEOUT_SECONDS", Config.mcp_tool_timeout_seconds, 0.1, 3600),
+        mcp_max_result_chars=r.number("MCP_MAX_RESULT_CHARS", Config.mcp_max_result_chars, 100, 10_000_000, int),
+    )
+
+
 def _style_defaults(config: Config) -> Config:
     """Model defaults that depend on OPENAI_API_STYLE, for the values left unset (empty).
 
@@ -276,11 +311,14 @@ def _style_defaults(config: Config) -> Config:
     return replace(config, openai_image_model="" if image.lower() == PICTURES_OFF else image)
 
 
-def load_config(env: Mapping[str, str], require_slack: bool = True) -> Config:
+def load_config(
+    env: Mapping[str, str], require_slack: bool = True, read_text: Callable[[str], str] = _read_file
+) -> Config:
     """Build a `Config` from environment variables or raise `ConfigError` listing every problem.
 
     `require_slack=False` (console mode, which never talks to Slack) lets the Slack tokens be
-    absent; every other rule still applies.
+    absent; every other rule still applies. `read_text` reads MCP_CONFIG_FILE (the one file
+    read here).
     """
     r = _Reader(env)
     no_slack = not require_slack
@@ -340,6 +378,7 @@ def load_config(env: Mapping[str, str], require_slack: bool = True) -> Config:
     )
     config = _style_defaults(config)
     config = _bounded_work(r, config)
+    config = _mcp(r, config, read_text)
     models = r.names("AVAILABLE_MODELS", ())
     # The default model is always selectable, and first when the list does not name it.
     models = models if config.openai_model in models else (config.openai_model, *models)
