@@ -77,7 +77,7 @@ class RedactingFormatter(logging.Formatter):
 # The bot's own Bolt app logs as "slack_bolt.app" (see slack_client/base.py).
 LIBRARY_LOGGERS = (
     "slack_bolt", "slack_sdk", "slack", "openai", "httpx", "httpx2", "httpcore", "httpcore2",
-    "aiohttp", "urllib3", "asyncio", "websockets", "aiosqlite",
+    "aiohttp", "urllib3", "asyncio", "websockets", "aiosqlite", "mcp", "uvicorn",
 )
 
 

@@ -36,6 +36,8 @@ from openai_client import OpenAIClient
 from slack_client import SlackBot, SlackStartError
 from supervision import JobFactory, Supervisor
 from thread_manager import ThreadManager
+from tools.mcp import McpServers
+from tools.registry import default_tools
 
 log = logging.getLogger("assistant")
 
@@ -75,8 +77,11 @@ class AssistantApp:
             timeout=config.document_timeout_seconds,
         )
         images = ImageFetcher(max_bytes=int(config.max_file_mb * 1024 * 1024))
+        # The team's own tools (MCP_CONFIG_FILE), offered beside the built-in ones each turn.
+        self.mcp = McpServers.from_config(config)
         self.processor = MessageProcessor(
-            config, self.client, self.ai, self.db, self.threads, self.settings, documents, images
+            config, self.client, self.ai, self.db, self.threads, self.settings, documents, images,
+            default_tools(config, self.ai, local=self.mcp.tools),
         )
         self.data_care = DataCare(
             self.db, config.backup_path, config.backup_keep, config.backup_interval_hours * 3600,
@@ -111,6 +116,8 @@ class AssistantApp:
 
     async def start(self) -> None:
         await self.db.open()
+        # Bounded: a server that is down is logged and retried in the background.
+        await self.mcp.start()
         # The Web API first: recovery reads and tidies threads before any new event can arrive,
         # so nothing this process posts can be mistaken for a dead process's leftovers.
         await self.client.connect()
@@ -143,6 +150,7 @@ class AssistantApp:
         await self.processor.shutdown(self.config.shutdown_grace_seconds)
         self._closed = True
         await self.supervisor.stop()
+        await self.mcp.stop()  # after the answers: no tool call loses its session midway
         if self._health is not None:
             await self._health.cleanup()
             self._health = None
