@@ -70,7 +70,7 @@ class AssistantApp:
             self.client = SlackBot(
                 config, deliver=self._deliver, is_active_thread=self._is_active_thread,
                 settings_source=self.settings, record_feedback=self._record_feedback,
-                stop_turn=self._stop_turn,
+                stop_turn=self._stop_turn, tool_groups=lambda: tuple(self.mcp.status()),
             )
         documents = DocumentParser(
             Limits(max_pages=config.max_document_pages, max_chars=config.max_document_chars),

@@ -11,6 +11,7 @@ instructions: one person's instructions reach only their own answers.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal, Mapping, Protocol
 
@@ -30,7 +31,11 @@ LABELS = {
     "web_search": "Web search",
     "image_size": "Image size",
     "image_quality": "Image quality",
+    "tools_off": "Team tools switched off",
 }
+# A tool group's name (an MCP server's), as settings store it.
+_GROUP = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_GROUPS = 100
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class Settings:
     web_search: bool = False
     image_size: str = "auto"
     image_quality: str = "auto"
+    # The team's tool groups (MCP servers) this person does not want offered to the model.
+    tools_off: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,6 +140,10 @@ def validate(raw: Mapping[str, Any], available_models: tuple[str, ...]) -> tuple
                 values[name] = text
         elif name in ("streaming", "web_search"):
             values[name] = bool(value)
+        elif name == "tools_off":
+            names = value if isinstance(value, (list, tuple)) else []
+            groups = sorted({str(n) for n in names if _GROUP.match(str(n))})
+            values[name] = tuple(groups[:MAX_GROUPS])
     return values, errors
 
 
@@ -162,6 +173,8 @@ def describe_changes(before: Settings, after: Settings) -> list[str]:
             continue
         if name == "custom_instructions":
             lines.append("Custom instructions: " + ("updated" if new else "removed"))
+        elif name == "tools_off":
+            lines.append(f"{LABELS[name]}: " + (", ".join(new) if new else "none"))
         elif isinstance(new, bool):
             lines.append(f"{LABELS[name]}: {'on' if new else 'off'}")
         else:

@@ -33,6 +33,7 @@ METADATA_MAX_AGE = 24 * 3600
 # Block ids equal the settings field they edit, so validation errors map straight onto them.
 FEATURES = "features"
 SCOPE = "scope"
+TOOL_GROUPS = "tool_groups"
 
 
 class InvalidMetadata(Exception):
@@ -136,11 +137,13 @@ def build_view(
     *,
     web_search: bool = True,
     note: str | None = None,
+    tool_groups: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The modal showing `settings`, saved at `scope`; more than one of `scopes` adds the choice.
 
     `web_search=False` (a Chat Completions server has no such tool) leaves that option out;
-    `note` is a line shown at the top (who this window's changes apply to).
+    `note` is a line shown at the top (who this window's changes apply to); `tool_groups` are
+    the team's tool servers, each switched on or off here.
     """
     models = available_models if settings.model in available_models else (settings.model, *available_models)
     blocks: list[dict[str, Any]] = []
@@ -187,6 +190,15 @@ def build_view(
         feature_input["initial_options"] = selected
     blocks.append({"type": "input", "block_id": FEATURES, "optional": True,
                    "label": _text("Features"), "element": feature_input})
+    if tool_groups:
+        groups = [_option(g, g) for g in tool_groups]
+        group_input: dict[str, Any] = {"type": "checkboxes", "action_id": TOOL_GROUPS, "options": groups}
+        on = [g for g in groups if g["value"] not in settings.tools_off]
+        if on:
+            group_input["initial_options"] = on
+        blocks.append({"type": "input", "block_id": TOOL_GROUPS, "optional": True,
+                       "label": _text("Your team's tools"), "element": group_input,
+                       "hint": _text("The model may use the tools of the servers ticked here.")})
     blocks.append(_select("image_size", "Image size", IMAGE_SIZES, settings.image_size))
     blocks.append(_select("image_quality", "Image quality", IMAGE_QUALITIES, settings.image_quality))
     return {
@@ -200,6 +212,14 @@ def build_view(
     }
 
 
+def tools_off(raw: dict[str, Any], groups: tuple[str, ...]) -> dict[str, Any]:
+    """The window's ticked tool servers as the setting stores them: the ones switched off."""
+    if TOOL_GROUPS not in raw:
+        return raw
+    ticked = set(raw[TOOL_GROUPS])
+    return {**raw, "tools_off": [g for g in groups if g not in ticked]}
+
+
 def read_state(values: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The raw values of a submitted (or updating) modal, keyed by settings field (+ scope)."""
     raw: dict[str, Any] = {}
@@ -209,6 +229,8 @@ def read_state(values: dict[str, dict[str, Any]]) -> dict[str, Any]:
             if kind in ("static_select", "radio_buttons"):
                 option = element.get("selected_option") or {}
                 raw[block_id] = option.get("value")
+            elif kind == "checkboxes" and block_id == TOOL_GROUPS:
+                raw[TOOL_GROUPS] = [o.get("value") for o in element.get("selected_options") or []]
             elif kind == "checkboxes":
                 chosen = {o.get("value") for o in element.get("selected_options") or []}
                 raw["streaming"] = "streaming" in chosen

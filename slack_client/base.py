@@ -47,8 +47,10 @@ class SlackBot(
         settings_source: SettingsSource,
         record_feedback: Callable[[str, str, str, str], Awaitable[None]],
         stop_turn: Callable[[str, str, str], bool] = lambda channel, thread, user: False,
+        tool_groups: Callable[[], tuple[str, ...]] = tuple,
     ) -> None:
         self.config = config
+        self.tool_groups = tool_groups
         self.record_feedback = record_feedback
         self.stop_turn = stop_turn
         self.untitled_threads: OrderedDict[tuple[str, str], None] = OrderedDict()

@@ -90,6 +90,8 @@ class Tool(ABC):
     name: str
     hosted: bool = False
     description: str = ""
+    # The team's tools come in groups (one per MCP server) that people switch on or off.
+    group: str = ""
 
     def declaration(self, style: ApiStyle) -> dict[str, Any] | None:
         """The `tools` entry for this API style, or None when the style has no such tool

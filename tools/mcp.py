@@ -215,7 +215,7 @@ class McpTool(Tool):
 
     def __init__(self, server: _Server, tool: types.Tool, name: str) -> None:
         self.name = name
-        self.server_name = server.name
+        self.server_name = self.group = server.name
         self.tool_name = tool.name
         self.description = tool.description or f"The {tool.name} tool of the {server.name} MCP server."
         self._schema = object_schema(tool.input_schema)

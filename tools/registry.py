@@ -45,7 +45,7 @@ class ToolRegistry:
             chosen.append(self._web_search)
         if self._pictures is not None:
             chosen.append(self._pictures)
-        chosen.extend(self._local())
+        chosen.extend(tool for tool in self._local() if tool.group not in settings.tools_off)
         return chosen
 
     def declarations(self, tools: Sequence[Tool]) -> tuple[dict[str, Any], ...]:

@@ -34,6 +34,7 @@ from settings_modal import (
     read_state,
     sign_context,
     signing_key,
+    tools_off,
 )
 
 from slack_client.edited_reply import reply_metadata
@@ -51,6 +52,8 @@ class SettingsMixin:
     settings_source: SettingsSource
     access: AccessPolicy
     team_id: str
+    # The team's tool servers (MCP), which people switch on or off in the window.
+    tool_groups: Callable[[], tuple[str, ...]]
 
     def _scopes(self, context: ModalContext) -> tuple[Scope, ...]:
         """Where this person may save from this window: a thread for everyone only if they
@@ -106,7 +109,7 @@ class SettingsMixin:
         note = NOT_YOUR_THREAD if context.for_thread and not context.shared else None
         return build_view(settings, self.config.available_models, reasoning, metadata, scope,
                           self._scopes(context), usage, web_search=self.config.openai_api_style == "responses",
-                          note=note)
+                          note=note, tool_groups=self.tool_groups())
 
     async def _open(self, trigger_id: str, view: dict[str, Any], user_id: str, channel_id: str,
                     thread_ts: str | None = None) -> None:
@@ -193,7 +196,7 @@ class SettingsMixin:
         if refusal is not None:
             log.info("settings change from %s refused: no longer admitted", user_id)
             return
-        raw = read_state(view.get("state", {}).get("values", {}))
+        raw = tools_off(read_state(view.get("state", {}).get("values", {})), self.tool_groups())
         scope = self._chosen_scope(context, raw)
         if scope is None:
             return
@@ -214,7 +217,7 @@ class SettingsMixin:
             log.info("settings from %s refused: no longer admitted", user_id)
             await ack(response_action="errors", errors={"model": refusal})
             return
-        raw = read_state(view.get("state", {}).get("values", {}))
+        raw = tools_off(read_state(view.get("state", {}).get("values", {})), self.tool_groups())
         values, errors = validate(raw, self.config.available_models)
         scope = self._chosen_scope(context, raw)
         if scope is None:
@@ -232,7 +235,10 @@ class SettingsMixin:
             user_id, scope, {**current.as_dict(), **values},
             context.channel_id or None, context.thread_ts or None,
         )
-        await self._confirm(user_id, scope, context, describe_changes(before, after))
+        try:
+            await self._confirm(user_id, scope, context, describe_changes(before, after))
+        except SlackApiError as exc:  # saved all the same; only the confirmation is missing
+            log.warning("could not confirm %s's settings: %s", user_id, exc.response.get("error"))
 
     async def _confirm(self, user_id: str, scope: Scope, context: ModalContext, changes: list[str]) -> None:
         if scope == "thread" and changes:

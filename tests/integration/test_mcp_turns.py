@@ -67,3 +67,32 @@ async def test_the_model_calls_the_teams_mcp_tools_and_a_down_server_is_left_out
     assert orders.events.calls == ["lookup_order:A7"]
     recorded = sorted((r["tool"], r["outcome"]) for r in await app.db.tool_calls("D0ALICE", ts))
     assert recorded == [("files__echo", "ok"), ("orders__lookup_order", "ok")]
+
+
+async def test_people_switch_the_teams_tool_servers_off_and_admins_set_everyones_default(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot, orders: LoopbackMcpServer, tmp_path: Path,
+):
+    from tests.integration.test_settings import blocks_of, open_settings, submit
+
+    slack.add_user("U0ADMIN", "admin", display_name="Admin")
+    slack.add_channel("D0ADMIN", "admin", is_im=True, user="U0ADMIN")
+    await start_bot(MCP_CONFIG_FILE=mcp_file(tmp_path, orders), ORDERS_TOKEN=TOKEN, OPENAI_IMAGE_MODEL="off",
+                    ADMIN_USER_IDS="U0ADMIN")
+    view_id, view = await open_settings(slack)
+    groups = blocks_of(view)["tool_groups"]["element"]
+    assert [o["value"] for o in groups["options"]] == ["orders", "files", "down"]
+    assert [o["value"] for o in groups["initial_options"]] == ["orders", "files", "down"]
+    await submit(slack, view_id, view, tool_groups=["files"])  # Alice: no orders, no down
+
+    admin_view_id, admin_view = await open_settings(slack, user="U0ADMIN")
+    await submit(slack, admin_view_id, admin_view, user="U0ADMIN", scope="workspace",
+                 tool_groups=["orders", "down"])  # everyone's default: files off
+
+    asked = []
+    for user, channel in (("U0ALICE", "D0ALICE"), ("U0BOB", "D0BOB")):
+        ts = await slack.user_says(user, channel, "which tools?")
+        await wait_replies(slack, channel, ts, timeout=15)
+        asked.append(openai.declared_tools(openai.responses_requests()[-1]))
+    alice, bob = asked
+    assert "files__echo" in alice and not any(t.startswith("orders__") for t in alice)
+    assert "orders__lookup_order" in bob and not any(t.startswith("files__") for t in bob)
