@@ -97,6 +97,7 @@ class Config:
     default_temperature: float = 1.0
     enable_streaming: bool = True
     enable_web_search: bool = False
+    enable_code_interpreter: bool = False
     default_image_size: str = "auto"
     default_image_quality: str = "auto"
     settings_slash_command: str = "/ai-settings"
@@ -394,6 +395,7 @@ def load_config(
         default_temperature=r.number("DEFAULT_TEMPERATURE", Config.default_temperature, 0, 2),
         enable_streaming=r.flag("ENABLE_STREAMING", Config.enable_streaming),
         enable_web_search=r.flag("ENABLE_WEB_SEARCH", Config.enable_web_search),
+        enable_code_interpreter=r.flag("ENABLE_CODE_INTERPRETER", Config.enable_code_interpreter),
         default_image_size=r.choice("DEFAULT_IMAGE_SIZE", Config.default_image_size, IMAGE_SIZES),
         default_image_quality=r.choice("DEFAULT_IMAGE_QUALITY", Config.default_image_quality, IMAGE_QUALITIES),
         settings_slash_command=command,

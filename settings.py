@@ -29,6 +29,7 @@ LABELS = {
     "custom_instructions": "Custom instructions",
     "streaming": "Streaming",
     "web_search": "Web search",
+    "code_interpreter": "Running code",
     "image_size": "Image size",
     "image_quality": "Image quality",
     "tools_off": "Team tools switched off",
@@ -47,6 +48,7 @@ class Settings:
     custom_instructions: str = ""
     streaming: bool = True
     web_search: bool = False
+    code_interpreter: bool = False
     image_size: str = "auto"
     image_quality: str = "auto"
     # The team's tool groups (MCP servers) this person does not want offered to the model.
@@ -138,7 +140,7 @@ def validate(raw: Mapping[str, Any], available_models: tuple[str, ...]) -> tuple
                 errors[name] = f"Keep it under {MAX_INSTRUCTIONS} characters (now {len(text)})."
             else:
                 values[name] = text
-        elif name in ("streaming", "web_search"):
+        elif name in ("streaming", "web_search", "code_interpreter"):
             values[name] = bool(value)
         elif name == "tools_off":
             names = value if isinstance(value, (list, tuple)) else []

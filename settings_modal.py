@@ -141,7 +141,8 @@ def build_view(
 ) -> dict[str, Any]:
     """The modal showing `settings`, saved at `scope`; more than one of `scopes` adds the choice.
 
-    `web_search=False` (a Chat Completions server has no such tool) leaves that option out;
+    `web_search=False` (a Chat Completions server has no hosted tools) leaves web search and
+    running code out, with a line saying why;
     `note` is a line shown at the top (who this window's changes apply to); `tool_groups` are
     the team's tool servers, each switched on or off here.
     """
@@ -184,12 +185,17 @@ def build_view(
     features = [_option("streaming", "Stream answers as they are written")]
     if web_search:
         features.append(_option("web_search", "Let the model search the web"))
+        features.append(_option("code_interpreter", "Let the model run code (charts, calculations)"))
     feature_input: dict[str, Any] = {"type": "checkboxes", "action_id": FEATURES, "options": features}
     selected = [f for f in features if getattr(settings, f["value"])]
     if selected:
         feature_input["initial_options"] = selected
-    blocks.append({"type": "input", "block_id": FEATURES, "optional": True,
-                   "label": _text("Features"), "element": feature_input})
+    feature_block: dict[str, Any] = {"type": "input", "block_id": FEATURES, "optional": True,
+                                     "label": _text("Features"), "element": feature_input}
+    if not web_search:
+        feature_block["hint"] = _text("Web search and running code need OpenAI's Responses API, "
+                                      "which this bot's model server does not offer.")
+    blocks.append(feature_block)
     if tool_groups:
         groups = [_option(g, g) for g in tool_groups]
         group_input: dict[str, Any] = {"type": "checkboxes", "action_id": TOOL_GROUPS, "options": groups}
@@ -235,6 +241,7 @@ def read_state(values: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 chosen = {o.get("value") for o in element.get("selected_options") or []}
                 raw["streaming"] = "streaming" in chosen
                 raw["web_search"] = "web_search" in chosen
+                raw["code_interpreter"] = "code_interpreter" in chosen
             elif kind in ("plain_text_input", "number_input"):
                 raw[block_id] = element.get("value") or ""
     return raw

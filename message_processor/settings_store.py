@@ -20,6 +20,7 @@ def defaults_from_config(config: Config) -> Settings:
         temperature=config.default_temperature,
         streaming=config.enable_streaming,
         web_search=config.enable_web_search,
+        code_interpreter=config.enable_code_interpreter,
         image_size=config.default_image_size,
         image_quality=config.default_image_quality,
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -24,7 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from base_client import BaseClient, Message, ReplyStream
 from message_processor.progress import ProgressIndicator
-from openai_client import Citation, Completed, FunctionCall, ModelError, ModelRequest, TextDelta, ToolActivity
+from openai_client import (
+    Citation,
+    Completed,
+    ContainerFile,
+    FunctionCall,
+    ModelError,
+    ModelRequest,
+    TextDelta,
+    ToolActivity,
+)
 from openai_client.events import ErrorKind
 from database import GENERATED_IMAGE_PREFIX, Database, StoredImage
 from tools.base import OutputFile, Tool, ToolCall, ToolContext, ToolResult, bounded
@@ -48,6 +58,8 @@ class TurnResult:
     completed: Completed  # the last round's (its incomplete reason applies to the answer)
     citations: tuple[Citation, ...] = ()
     rounds: int = 1
+    # Lines for the end of the answer: files the code interpreter wrote that could not be shared.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -79,6 +91,8 @@ class TurnLoopMixin:
         items: list[dict[str, Any]] = []
         said: list[str] = []
         citations: dict[str, Citation] = {}
+        shared: set[str] = set()  # container files already in the thread
+        notes: list[str] = []
         limit = self.config.max_tool_rounds
         for number in range(1, limit + 2):
             last = number > limit
@@ -100,8 +114,9 @@ class TurnLoopMixin:
             await self.record_usage(message, request.model, "answer", usage.input_tokens, usage.output_tokens)
             said.append(result.text)
             citations.update({c.url: c for c in usage.citations})
+            notes += await self._share_container_files(message, usage.files, shared)
             if not result.calls or last:
-                return TurnResult("".join(said), usage, tuple(citations.values()), number)
+                return TurnResult("".join(said), usage, tuple(citations.values()), number, tuple(notes))
             if result.text:
                 items.append({"kind": "text", "text": result.text})
             items += [{"kind": "call", "call_id": c.call_id, "name": c.name, "arguments": c.arguments}
@@ -174,6 +189,28 @@ class TurnLoopMixin:
             await self.share_file(message, file)
         await reply.step(call.call_id, title, "complete" if result.ok else "error", result.detail)
         return replace(result, output=bounded(result.output))
+
+    async def _share_container_files(
+        self, message: Message, files: Sequence[ContainerFile], shared: set[str]
+    ) -> list[str]:
+        """Files the code interpreter wrote, into the thread; a line for each that could not be."""
+        notes = []
+        limit = int(self.config.max_file_mb * 1024 * 1024)
+        for file in files:
+            if file.file_id in shared:
+                continue
+            shared.add(file.file_id)
+            name = file.filename.rsplit("/", 1)[-1] or file.file_id
+            try:
+                data = await self.ai.container_file(file.container_id, file.file_id, limit)
+            except ModelError as exc:
+                log.warning("%s: could not fetch %s from the code interpreter: %s",
+                            message.conversation_key, name, exc)
+                notes.append(f"⚠️ I couldn't attach {name}: {exc.detail}.")
+                continue
+            mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            await self.share_file(message, OutputFile(name, data, mimetype))
+        return notes
 
     async def share_file(self, message: Message, file: OutputFile) -> None:
         """A file a tool made, uploaded into the thread; a picture is kept for later edits."""

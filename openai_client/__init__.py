@@ -4,6 +4,7 @@ from openai_client.client import OpenAIClient
 from openai_client.events import (
     Citation,
     Completed,
+    ContainerFile,
     FunctionCall,
     ModelError,
     ModelRequest,
@@ -15,6 +16,7 @@ from openai_client.events import (
 __all__ = [
     "Citation",
     "Completed",
+    "ContainerFile",
     "FunctionCall",
     "ModelError",
     "ModelRequest",

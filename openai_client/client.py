@@ -49,6 +49,11 @@ def classify(exc: openai.OpenAIError) -> ModelError:
     return ModelError(kind, detail, status)
 
 
+def _size(count: int) -> str:
+    """Bytes as people read them: 20 kB, 3.4 MB."""
+    return f"{count / 1048576:.1f} MB" if count >= 1048576 else f"{max(count // 1024, 1)} kB"
+
+
 def _tokens(response: Any, name: str) -> int:
     """A usage count from any API response; servers that report none count as 0."""
     return int(getattr(getattr(response, "usage", None), name, 0) or 0)
@@ -76,6 +81,17 @@ class OpenAIClient:
 
     async def close(self) -> None:
         await self._client.close()
+
+    async def container_file(self, container_id: str, file_id: str, max_bytes: int) -> bytes:
+        """A file the code interpreter wrote; refused (FAILED) if it is over `max_bytes`."""
+        try:
+            response = await self._client.containers.files.content.retrieve(file_id, container_id=container_id)
+        except openai.OpenAIError as exc:
+            raise classify(exc) from exc
+        data = response.content
+        if len(data) > max_bytes:
+            raise ModelError(ErrorKind.FAILED, f"it is {_size(len(data))}, over the {_size(max_bytes)} limit")
+        return data
 
     async def generate_image(self, model: str, prompt: str, size: str, quality: str) -> GeneratedImage:
         try:

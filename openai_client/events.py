@@ -59,12 +59,22 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class ContainerFile:
+    """A file the code interpreter wrote, cited by the answer (`container_file_citation`)."""
+
+    container_id: str
+    file_id: str
+    filename: str
+
+
+@dataclass(frozen=True)
 class Completed:
     input_tokens: int = 0
     output_tokens: int = 0
     # Set when the model stopped early (e.g. "max_output_tokens"); the text so far is valid.
     incomplete_reason: str | None = None
     citations: tuple[Citation, ...] = ()
+    files: tuple[ContainerFile, ...] = ()
 
 
 StreamEvent = Union[TextDelta, ToolActivity, FunctionCall, Completed]

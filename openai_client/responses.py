@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from openai_client.events import (
     Citation,
     Completed,
+    ContainerFile,
     ErrorKind,
     FunctionCall,
     ModelError,
@@ -78,6 +79,7 @@ class EventReader:
 
     def __init__(self) -> None:
         self._citations: dict[str, Citation] = {}
+        self._files: dict[str, ContainerFile] = {}
 
     def read(self, event: Any) -> Iterator[StreamEvent]:
         kind = event.type
@@ -95,6 +97,7 @@ class EventReader:
                 output_tokens=getattr(usage, "output_tokens", 0) or 0,
                 incomplete_reason=getattr(details, "reason", None) if kind.endswith("incomplete") else None,
                 citations=tuple(self._citations.values()),
+                files=tuple(self._files.values()),
             )
         elif kind == "response.failed":
             error = getattr(event.response, "error", None)
@@ -123,5 +126,9 @@ class EventReader:
         elif kind == "message":
             for part in getattr(item, "content", None) or ():
                 for note in getattr(part, "annotations", None) or ():
-                    if getattr(note, "type", "") == "url_citation" and note.url not in self._citations:
+                    kind = getattr(note, "type", "")
+                    if kind == "url_citation" and note.url not in self._citations:
                         self._citations[note.url] = Citation(note.url, getattr(note, "title", "") or "")
+                    elif kind == "container_file_citation" and note.file_id not in self._files:
+                        self._files[note.file_id] = ContainerFile(note.container_id, note.file_id,
+                                                                  getattr(note, "filename", "") or note.file_id)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from settings import Settings
 from tools.base import ApiStyle, Tool
+from tools.code_interpreter import CodeInterpreter
 from tools.pictures import Pictures
 from tools.web_search import WebSearch
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 # Titles of the steps hosted tools take, which the provider runs (no `Tool.run` of ours).
 HOSTED_TITLES = {
-    "code_interpreter": "Running code",
+    "code_interpreter": CodeInterpreter().title({}),
     "image_generation": "Drawing",
     "file_search": "Searching files",
 }
@@ -35,6 +36,7 @@ class ToolRegistry:
     ) -> None:
         self.style = style
         self._web_search = WebSearch()
+        self._code = CodeInterpreter()
         self._pictures = pictures
         self._local = local
 
@@ -43,6 +45,8 @@ class ToolRegistry:
         chosen: list[Tool] = []
         if settings.web_search and self._web_search.declaration(self.style) is not None:
             chosen.append(self._web_search)
+        if settings.code_interpreter and self._code.declaration(self.style) is not None:
+            chosen.append(self._code)
         if self._pictures is not None:
             chosen.append(self._pictures)
         chosen.extend(tool for tool in self._local() if tool.group not in settings.tools_off)

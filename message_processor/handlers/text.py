@@ -107,6 +107,8 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin, TurnLoopM
             raise ModelError(ErrorKind.FAILED, "the model returned an empty answer")
         if turn.citations:
             await reply.append(sources_note(turn.citations))
+        if turn.notes:
+            await reply.append("\n\n" + "\n".join(turn.notes))
         if completed.incomplete_reason:
             await reply.append("\n\n" + incomplete_note(completed.incomplete_reason))
         if notices:

@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from tests.fakes.openai import FakeOpenAI, FunctionCall, Reply, WebSearch
+from tests.fakes.openai import CodeRun, FakeOpenAI, FunctionCall, Reply, WebSearch
 from tests.fakes.slack import FakeSlack
 from tests.helpers import wait_replies
 from tools.base import Tool, ToolCall, ToolContext, ToolResult
@@ -195,3 +195,28 @@ async def test_an_edited_reply_shows_the_running_step_on_a_line_above_the_text(
                          message=f"no step line: {progress_text()!r}")
     gate.set()
     assert await wait_replies(slack, "D0ALICE", ts) == ["Let me check.\n\nIt shipped."]
+
+
+async def test_files_the_code_interpreter_writes_are_uploaded_into_the_thread(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot(ENABLE_CODE_INTERPRETER="true", OPENAI_IMAGE_MODEL="off", SLACK_NATIVE_STREAMING="true",
+                          MAX_FILE_MB="0.01")
+    chart = b"\x89PNG\r\n\x1a\n" + b"chart" * 10
+    big = b"x" * 20_000  # over the 10 kB limit of this test
+    openai.script(Reply(
+        text="Here is the chart: chart.png, and the table: table.csv",
+        calls=[CodeRun("plot(sales)", logs="ok", files=[("chart.png", chart), ("table.csv", big)])],
+    ))
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "plot the sales by month")
+
+    [text] = await wait_replies(slack, "D0ALICE", ts)
+    await app.processor.wait_idle()
+    request = openai.responses_requests()[0]
+    assert {"type": "code_interpreter", "container": {"type": "auto"}} in request["tools"]
+    [upload] = [f for m in slack.bot_messages("D0ALICE", ts) for f in m.get("files", [])]
+    assert upload["name"] == "chart.png" and slack.file_bytes[upload["id"]] == chart
+    assert "I couldn't attach table.csv: it is 19 kB, over the 10 kB limit." in text
+    cards = [chunk for call in slack.calls if call.method in ("chat.startStream", "chat.appendStream")
+             for chunk in call.params.get("chunks") or [] if chunk.get("type") == "task_update"]
+    assert [(c["title"], c["status"]) for c in cards] == [("Running code", "in_progress"), ("Running code", "complete")]

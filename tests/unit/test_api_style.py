@@ -51,8 +51,9 @@ def features(view: dict) -> list[str]:
 
 def test_the_modal_leaves_web_search_out_when_the_server_has_none() -> None:
     settings = Settings(model="m", web_search=True)
-    assert features(build_view(settings, ("m",), False, "meta")) == ["streaming", "web_search"]
+    assert features(build_view(settings, ("m",), False, "meta")) == ["streaming", "web_search", "code_interpreter"]
     view = build_view(settings, ("m",), False, "meta", web_search=False)
     assert features(view) == ["streaming"]
     [block] = [b for b in view["blocks"] if b.get("block_id") == "features"]
     assert [o["value"] for o in block["element"]["initial_options"]] == ["streaming"]
+    assert "need OpenAI's Responses API" in block["hint"]["text"]  # the one-line note
