@@ -104,7 +104,7 @@ class TurnLoopMixin:
             try:
                 lead = "\n\n" if "".join(said).strip() else ""  # a new round's text: a new paragraph
                 result = await asyncio.wait_for(
-                    self._model_round(this, reply, progress, live, lead), self.config.openai_timeout_seconds
+                    self._model_round(message, this, reply, progress, live, lead), self.config.openai_timeout_seconds
                 )
             except ModelError as exc:
                 if exc.usage is not None:  # a failed call costs what the API says it did
@@ -127,13 +127,14 @@ class TurnLoopMixin:
         raise AssertionError("unreachable: the last round always returns")
 
     async def _model_round(
-        self, request: ModelRequest, reply: ReplyStream, progress: ProgressIndicator, live: bool,
-        lead: str = "",
+        self, message: Message, request: ModelRequest, reply: ReplyStream, progress: ProgressIndicator,
+        live: bool, lead: str = "",
     ) -> _Round:
         """One model call: text to the reply as it comes (after `lead`), hosted steps shown,
         calls collected."""
         parts: list[str] = []
         calls: list[FunctionCall] = []
+        hosted: dict[str, float] = {}  # hosted steps running: id → when they began
         async for event in self.ai.stream(request):
             if isinstance(event, TextDelta):
                 if not parts:
@@ -145,10 +146,15 @@ class TurnLoopMixin:
                 parts.append(event.text)
                 await reply.append(event.text)
             elif isinstance(event, ToolActivity):
+                step_id = event.step_id or event.tool
                 title = self.tools.hosted_title(event.tool, event.detail)
                 if event.status == "in_progress":
+                    hosted.setdefault(step_id, time.monotonic())
                     await progress.progress_text(title)
-                await reply.step(event.step_id or event.tool, title, event.status, event.detail, event.sources)
+                elif step_id in hosted:  # recorded beside the turn's usage, as local calls are
+                    await self._record_call(message, event.tool, "ok" if event.status == "complete" else "error",
+                                            hosted.pop(step_id))
+                await reply.step(step_id, title, event.status, event.detail, event.sources)
             elif isinstance(event, FunctionCall):
                 calls.append(event)
             elif isinstance(event, Completed):

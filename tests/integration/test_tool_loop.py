@@ -220,3 +220,4 @@ async def test_files_the_code_interpreter_writes_are_uploaded_into_the_thread(
     cards = [chunk for call in slack.calls if call.method in ("chat.startStream", "chat.appendStream")
              for chunk in call.params.get("chunks") or [] if chunk.get("type") == "task_update"]
     assert [(c["title"], c["status"]) for c in cards] == [("Running code", "in_progress"), ("Running code", "complete")]
+    assert [(r["tool"], r["outcome"]) for r in await app.db.tool_calls("D0ALICE", ts)] == [("code_interpreter", "ok")]
