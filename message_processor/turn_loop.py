@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A round may ask for at most this many calls; the rest are answered "too many" (a prompt-injected
+# document must not turn one message into fifty pictures or fifty calls to the team's systems).
+MAX_CALLS_PER_ROUND = 8
 LAST_ROUND_NOTE = (
     "\n\nYou have used tools as many times as one answer allows. Answer now with what you have, "
     "and say what you could not find out."
@@ -121,7 +124,10 @@ class TurnLoopMixin:
                 items.append({"kind": "text", "text": result.text})
             items += [{"kind": "call", "call_id": c.call_id, "name": c.name, "arguments": c.arguments}
                       for c in result.calls]
-            outputs = await asyncio.gather(*(self._run_tool(message, c, by_name, reply, context) for c in result.calls))
+            allowed, refused = result.calls[:MAX_CALLS_PER_ROUND], result.calls[MAX_CALLS_PER_ROUND:]
+            outputs = list(await asyncio.gather(*(self._run_tool(message, c, by_name, reply, context) for c in allowed)))
+            outputs += [ToolResult(f"Not run: at most {MAX_CALLS_PER_ROUND} tool calls at once. Call it again "
+                                   "in the next round if it is still needed.", ok=False) for _ in refused]
             items += [{"kind": "output", "call_id": c.call_id, "output": r.output}
                       for c, r in zip(result.calls, outputs)]
         raise AssertionError("unreachable: the last round always returns")
@@ -192,7 +198,12 @@ class TurnLoopMixin:
             model, tokens_in, tokens_out = result.usage
             await self.record_usage(message, model, "picture", tokens_in, tokens_out)
         for file in result.files:
-            await self.share_file(message, file)
+            try:
+                await self.share_file(message, file)
+            except Exception:  # the call worked; only showing its file failed: say so, go on
+                log.exception("%s: could not share %s from %s", message.conversation_key, file.name, tool.name)
+                result = replace(result, ok=False,
+                                 output=f"{file.name} was made but could not be shown to the person.")
         await reply.step(call.call_id, title, "complete" if result.ok else "error", result.detail)
         return replace(result, output=bounded(result.output))
 

@@ -221,3 +221,21 @@ async def test_files_the_code_interpreter_writes_are_uploaded_into_the_thread(
              for chunk in call.params.get("chunks") or [] if chunk.get("type") == "task_update"]
     assert [(c["title"], c["status"]) for c in cards] == [("Running code", "in_progress"), ("Running code", "complete")]
     assert [(r["tool"], r["outcome"]) for r in await app.db.tool_calls("D0ALICE", ts)] == [("code_interpreter", "ok")]
+
+
+async def test_a_round_runs_at_most_eight_calls_and_tells_the_model_about_the_rest(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot()
+    orders = Orders()
+    use_tools(app, orders)
+    openai.script(
+        Reply(calls=[FunctionCall("orders__lookup_order", {"number": n}, call_id=f"n{n}") for n in range(12)]),
+        Reply(text="Looked up what I could."),
+    )
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "look up twelve orders")
+
+    assert await wait_replies(slack, "D0ALICE", ts) == ["Looked up what I could."]
+    assert sorted(a["number"] for a in orders.calls) == list(range(8))
+    outputs = {o["call_id"]: o["output"] for o in openai.function_outputs()}
+    assert len(outputs) == 12 and all(outputs[f"n{n}"].startswith("Not run: at most 8") for n in range(8, 12))
