@@ -140,9 +140,18 @@ class BudgetLedger:
         self._reserved[reservation.person] = self.reserved(reservation.person) + tokens - reservation.tokens
         reservation.tokens = tokens
 
-    def spent(self, person: str) -> None:
-        """Usage of `person` was just written to the database."""
+    def spent(self, person: str, reservation: Reservation | None = None, tokens: int = 0) -> None:
+        """Usage of `person` was just written to the database: what `reservation` held for it
+        is let go (up to `tokens`), so those tokens are not counted twice."""
         self._generation[person] = self.generation(person) + 1
+        if reservation is not None and tokens > 0:
+            settled = min(tokens, reservation.tokens)
+            reservation.tokens -= settled
+            left = self.reserved(person) - settled
+            if left > 0:
+                self._reserved[person] = left
+            else:
+                self._reserved.pop(person, None)
 
     def release(self, reservation: Reservation) -> None:
         left = self.reserved(reservation.person) - reservation.tokens

@@ -21,9 +21,11 @@ class UsageMixin:
     async def record_usage(
         self, message: Message, model: str, kind: str, input_tokens: int, output_tokens: int
     ) -> None:
-        """Tokens as the API reported them, for the person's usage and budget."""
+        """Tokens as the API reported them, for the person's usage and budget (the answer's
+        reservation settles by what was spent)."""
         await self.db.record_usage(
             message.user_id, message.channel_id, message.thread_id, model, kind, input_tokens, output_tokens
         )
         if self.budget is not None:
-            self.budget.spent(message.user_id)
+            reservation = self.reservations.get((message.channel_id, message.message_id))
+            self.budget.spent(message.user_id, reservation, input_tokens + output_tokens)

@@ -82,3 +82,15 @@ def test_notices_are_said_once_per_thread_and_kind_within_the_window():
     assert pacer.should_say("refused", "U1", "C1", "t1")
     now[0] = 61.0
     assert pacer.should_say("busy", "U1", "C1", "t1")
+
+
+def test_written_usage_settles_the_reservation_so_nothing_counts_twice():
+    ledger = BudgetLedger(budget=1000, max_output_tokens=200)
+    reservation = ledger.reserve("alice", 0, 50)
+    assert reservation is not None and ledger.reserved("alice") == 250
+    ledger.spent("alice", reservation, 120)
+    assert ledger.reserved("alice") == 130 and reservation.tokens == 130
+    ledger.spent("alice", reservation, 500)  # a long answer: never below zero
+    assert ledger.reserved("alice") == 0 and reservation.tokens == 0
+    ledger.release(reservation)
+    assert ledger.reserved("alice") == 0
