@@ -13,7 +13,7 @@ from typing import Callable, Mapping
 from urllib.parse import urlparse
 
 from settings import IMAGE_QUALITIES, IMAGE_SIZES, REASONING_EFFORTS, VERBOSITIES
-from tools.mcp_config import McpConfigError, ServerConfig, load_mcp_config
+from mcp_config import McpConfigError, ServerConfig, load_mcp_config
 
 SETUP_HINT = "see .env.example and docs/slack-app-setup.md"
 # "responses": the Responses API (OpenAI); "chat_completions": servers that only speak

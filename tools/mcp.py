@@ -41,7 +41,7 @@ from mcp.shared.exceptions import MCPError
 
 from supervision import backoff_seconds
 from tools.base import MAX_OUTPUT_CHARS, Tool, ToolCall, ToolContext, ToolResult, bounded
-from tools.mcp_config import McpConfigError, ServerConfig, Transport, load_mcp_config
+from mcp_config import McpConfigError, ServerConfig, Transport, load_mcp_config
 
 if TYPE_CHECKING:
     from config import Config

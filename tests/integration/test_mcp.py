@@ -21,7 +21,7 @@ import pytest
 
 from tools.base import ToolCall, ToolContext, ToolResult
 from tools.mcp import McpServers, McpTool
-from tools.mcp_config import load_mcp_config
+from mcp_config import load_mcp_config
 from tests.fakes.mcp_http import PNG, LoopbackMcpServer, closed_port
 
 ROOT = Path(__file__).resolve().parents[2]

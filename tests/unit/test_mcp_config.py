@@ -17,7 +17,7 @@ import main
 from config import ConfigError, load_config
 from tools.base import ToolCall
 from tools.mcp import object_schema, render_result, tool_name
-from tools.mcp_config import McpConfigError, ServerConfig, load_mcp_config
+from mcp_config import McpConfigError, ServerConfig, load_mcp_config
 
 ROOT = Path(__file__).resolve().parents[2]
 VALID_ENV = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "OPENAI_API_KEY": "sk-1"}
