@@ -142,12 +142,6 @@ class ThreadManager:
         state.line.append(ticket._turn)
         return ticket
 
-    async def acquire_queued(self, key: str) -> ThreadState:
-        """Wait in line (FIFO, no limit) for the thread."""
-        ticket = self.reserve(key)
-        assert ticket is not None  # no limit: always a place
-        return await ticket.wait()
-
     def _mark_held(self, state: ThreadState) -> None:
         state.held_since = state.last_activity = self._clock()
 

@@ -145,17 +145,14 @@ class BudgetLedger:
         is let go (up to `tokens`), so those tokens are not counted twice."""
         self._generation[person] = self.generation(person) + 1
         if reservation is not None and tokens > 0:
-            settled = min(tokens, reservation.tokens)
-            reservation.tokens -= settled
-            left = self.reserved(person) - settled
-            if left > 0:
-                self._reserved[person] = left
-            else:
-                self._reserved.pop(person, None)
+            self._let_go(reservation, min(tokens, reservation.tokens))
 
     def release(self, reservation: Reservation) -> None:
-        left = self.reserved(reservation.person) - reservation.tokens
-        reservation.tokens = 0
+        self._let_go(reservation, reservation.tokens)
+
+    def _let_go(self, reservation: Reservation, tokens: int) -> None:
+        reservation.tokens -= tokens
+        left = self.reserved(reservation.person) - tokens
         if left > 0:
             self._reserved[reservation.person] = left
         else:

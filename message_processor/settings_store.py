@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from config import Config
@@ -55,26 +56,31 @@ class SettingsStore:
             self._users[user_id] = await self.db.user_settings(user_id)
         return self._users[user_id]
 
-    async def _thread_layer(self, channel_id: str, thread_ts: str) -> dict[str, Any]:
-        key = (channel_id, thread_ts)
-        if key in self._threads:
-            self._threads.move_to_end(key)
+    @staticmethod
+    async def _cached(
+        cache: OrderedDict[Any, dict[str, Any]], key: Any, load: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """A thread layer from memory, or loaded once; the most recent `CACHED_THREADS` kept."""
+        if key in cache:
+            cache.move_to_end(key)
         else:
+            cache[key] = await load()
+            while len(cache) > CACHED_THREADS:
+                cache.popitem(last=False)
+        return cache[key]
+
+    async def _thread_layer(self, channel_id: str, thread_ts: str) -> dict[str, Any]:
+        async def load() -> dict[str, Any]:
             # `shared`: a layer stored before instructions became personal keeps them to itself.
-            self._threads[key] = shared(await self.db.thread_settings(channel_id, thread_ts))
-            while len(self._threads) > CACHED_THREADS:
-                self._threads.popitem(last=False)
-        return self._threads[key]
+            return shared(await self.db.thread_settings(channel_id, thread_ts))
+
+        return await self._cached(self._threads, (channel_id, thread_ts), load)
 
     async def _mine_layer(self, user_id: str, channel_id: str, thread_ts: str) -> dict[str, Any]:
-        key = (channel_id, thread_ts, user_id)
-        if key in self._mine:
-            self._mine.move_to_end(key)
-        else:
-            self._mine[key] = await self.db.thread_user_settings(channel_id, thread_ts, user_id)
-            while len(self._mine) > CACHED_THREADS:
-                self._mine.popitem(last=False)
-        return self._mine[key]
+        return await self._cached(
+            self._mine, (channel_id, thread_ts, user_id),
+            lambda: self.db.thread_user_settings(channel_id, thread_ts, user_id),
+        )
 
     async def for_user(self, user_id: str) -> Settings:
         """Everyone's defaults with the person's own defaults on top."""

@@ -191,36 +191,29 @@ class NativeReply(ReplyStream):
                 await self._stop_stream(reply_metadata("answer"), feedback=False)
                 continue
             piece = self._text[self._sent:self._sent + room]
-            if self._stream_ts is None:
-                response = await self._calls.call(land, partial(
-                    self._client.chat_startStream, channel=self._channel, thread_ts=self._thread_ts,
-                    markdown_text=piece, recipient_team_id=self._team_id, recipient_user_id=self._user_id,
-                ))
-                self._stream_ts = response["ts"]
-                self._stream_from = self._sent
-                self._message_ids.append(response["ts"])
-            else:
-                await self._calls.call(land, partial(
-                    self._client.chat_appendStream, channel=self._channel, ts=self._stream_ts, markdown_text=piece,
-                ))
+            await self._send(land, markdown_text=piece)
             self._sent += len(piece)
+
+    async def _send(self, land: bool, **content: Any) -> None:
+        """`content` (text or chunks) into the open stream, or a new streamed message."""
+        if self._stream_ts is None:
+            response = await self._calls.call(land, partial(
+                self._client.chat_startStream, channel=self._channel, thread_ts=self._thread_ts,
+                recipient_team_id=self._team_id, recipient_user_id=self._user_id, **content,
+            ))
+            self._stream_ts = response["ts"]
+            self._stream_from = self._sent
+            self._message_ids.append(response["ts"])
+        else:
+            await self._calls.call(land, partial(
+                self._client.chat_appendStream, channel=self._channel, ts=self._stream_ts, **content,
+            ))
 
     async def _push_steps(self, land: bool) -> None:
         """Send the task cards waiting (the text they come before follows in the same order)."""
         chunks, self._chunks = self._chunks, []
         try:
-            if self._stream_ts is None:
-                response = await self._calls.call(land, partial(
-                    self._client.chat_startStream, channel=self._channel, thread_ts=self._thread_ts,
-                    chunks=chunks, recipient_team_id=self._team_id, recipient_user_id=self._user_id,
-                ))
-                self._stream_ts = response["ts"]
-                self._stream_from = self._sent
-                self._message_ids.append(response["ts"])
-            else:
-                await self._calls.call(land, partial(
-                    self._client.chat_appendStream, channel=self._channel, ts=self._stream_ts, chunks=chunks,
-                ))
+            await self._send(land, chunks=chunks)
         except SlackApiError:
             self._chunks = chunks + self._chunks  # the next frame carries them
             raise

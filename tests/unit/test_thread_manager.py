@@ -41,7 +41,9 @@ async def test_queued_takers_are_served_in_order() -> None:
     order: list[int] = []
 
     async def wait(n: int) -> None:
-        state = await threads.acquire_queued("C:1")
+        ticket = threads.reserve("C:1")
+        assert ticket is not None  # no limit: always a place
+        state = await ticket.wait()
         order.append(n)
         await asyncio.sleep(0)
         threads.release(state)
