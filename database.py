@@ -180,6 +180,23 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX tool_calls_by_time ON tool_calls (created_at);
     """,
+    """
+    -- Data files people shared in a thread (CSV, XLSX, JSON, …), kept as they came: the code
+    -- interpreter gets the real file, uploaded to the provider once (its id, and when: uploads
+    -- expire there).
+    CREATE TABLE thread_files (
+        id INTEGER PRIMARY KEY,
+        thread_id INTEGER NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+        slack_ts TEXT NOT NULL,
+        name TEXT NOT NULL,
+        mimetype TEXT NOT NULL,
+        data BLOB NOT NULL,
+        uploaded_id TEXT,
+        uploaded_at REAL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX thread_files_by_thread ON thread_files (thread_id, id);
+    """,
 )
 
 
@@ -197,6 +214,19 @@ class StoredImage:
     name: str
     mimetype: str
     data: bytes
+
+
+@dataclass(frozen=True)
+class ThreadFile:
+    """A data file of a thread, without its bytes (`thread_file_data` reads those)."""
+
+    id: int
+    name: str
+    mimetype: str
+    size: int
+    slack_ts: str
+    uploaded_id: str | None = None
+    uploaded_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -412,6 +442,41 @@ class Database:
         ))
         rows.reverse()
         return [(r["slack_ts"], StoredImage(r["name"], r["mimetype"], bytes(r["data"]))) for r in rows]
+
+    # --- data files ---------------------------------------------------------------------------
+
+    async def add_thread_file(self, thread_id: int, slack_ts: str, name: str, mimetype: str, data: bytes) -> None:
+        async with self._write_lock:
+            await self.conn.execute(
+                "INSERT INTO thread_files (thread_id, slack_ts, name, mimetype, data, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (thread_id, slack_ts, name, mimetype, data, time.time()),
+            )
+
+    async def thread_files(self, thread_id: int) -> list[ThreadFile]:
+        """The thread's data files, newest first (a name shared again: only its newest copy)."""
+        rows = await self._all(
+            "SELECT id, name, mimetype, LENGTH(data) AS size, slack_ts, uploaded_id, uploaded_at "
+            "FROM thread_files WHERE thread_id = ? AND id IN "
+            "(SELECT MAX(id) FROM thread_files WHERE thread_id = ? GROUP BY name) ORDER BY id DESC",
+            (thread_id, thread_id),
+        )
+        return [ThreadFile(r["id"], r["name"], r["mimetype"], r["size"], r["slack_ts"], r["uploaded_id"],
+                           r["uploaded_at"]) for r in rows]
+
+    async def thread_file_data(self, file_id: int) -> bytes:
+        row = await self._one("SELECT data FROM thread_files WHERE id = ?", (file_id,))
+        if row is None:
+            raise DatabaseError(f"thread file {file_id} is gone")
+        return bytes(row["data"])
+
+    async def set_file_upload(self, file_id: int, uploaded_id: str, uploaded_at: float) -> None:
+        """Where the provider keeps this file now (so it is uploaded once, until it expires there)."""
+        async with self._write_lock:
+            await self.conn.execute(
+                "UPDATE thread_files SET uploaded_id = ?, uploaded_at = ? WHERE id = ?",
+                (uploaded_id, uploaded_at, file_id),
+            )
 
     # --- settings ----------------------------------------------------------------------------
 

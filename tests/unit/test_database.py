@@ -127,3 +127,25 @@ async def test_users_expire(db: Database) -> None:
     await db.save_user(UserInfo("U1", "Alice", "Europe/Paris"))
     assert await db.get_user("U1", max_age_seconds=60) == UserInfo("U1", "Alice", "Europe/Paris")
     assert await db.get_user("U1", max_age_seconds=-1) is None
+
+
+async def test_data_files_are_kept_per_thread_newest_copy_of_a_name_first(db: Database) -> None:
+    thread = await db.ensure_thread("C1", "100.0")
+    other = await db.ensure_thread("C1", "200.0")
+    await db.add_thread_file(thread, "100.1", "sales.csv", "text/csv", b"month,total\n1,2\n")
+    await db.add_thread_file(thread, "100.2", "plan.xlsx", "application/vnd.ms-excel", b"PK old")
+    await db.add_thread_file(thread, "100.3", "sales.csv", "text/csv", b"month,total\n1,3\n")
+    await db.add_thread_file(other, "200.1", "elsewhere.json", "application/json", b"{}")
+
+    newest, plan = await db.thread_files(thread)
+    assert (newest.name, newest.slack_ts, newest.size, newest.uploaded_id) == ("sales.csv", "100.3", 16, None)
+    assert plan.name == "plan.xlsx"
+    assert await db.thread_file_data(newest.id) == b"month,total\n1,3\n"
+
+    await db.set_file_upload(newest.id, "file-abc", 1000.0)
+    [again, _] = await db.thread_files(thread)
+    assert (again.uploaded_id, again.uploaded_at) == ("file-abc", 1000.0)
+
+    await db.conn.execute("DELETE FROM threads WHERE id = ?", (thread,))  # retention: they go with it
+    assert await db.thread_files(thread) == []
+    assert [f.name for f in await db.thread_files(other)] == ["elsewhere.json"]
