@@ -32,6 +32,7 @@ from openai_client import (
     FunctionCall,
     ModelError,
     ModelRequest,
+    Reasoning,
     TextDelta,
     ToolActivity,
 )
@@ -70,6 +71,8 @@ class _Round:
     text: str
     calls: list[FunctionCall]
     completed: Completed
+    # What the round said, thought and asked for, in its order, as the next round's input items.
+    said: list[dict[str, Any]]
 
 
 class TurnLoopMixin:
@@ -120,10 +123,7 @@ class TurnLoopMixin:
             notes += await self._share_container_files(message, usage.files, shared)
             if not result.calls or last:
                 return TurnResult("".join(said), usage, tuple(citations.values()), number, tuple(notes))
-            if result.text:
-                items.append({"kind": "text", "text": result.text})
-            items += [{"kind": "call", "call_id": c.call_id, "name": c.name, "arguments": c.arguments}
-                      for c in result.calls]
+            items += result.said
             allowed, refused = result.calls[:MAX_CALLS_PER_ROUND], result.calls[MAX_CALLS_PER_ROUND:]
             outputs = list(await asyncio.gather(*(self._run_tool(message, c, by_name, reply, context) for c in allowed)))
             outputs += [ToolResult(f"Not run: at most {MAX_CALLS_PER_ROUND} tool calls at once. Call it again "
@@ -140,6 +140,7 @@ class TurnLoopMixin:
         calls collected."""
         parts: list[str] = []
         calls: list[FunctionCall] = []
+        said: list[dict[str, Any]] = []
         hosted: dict[str, float] = {}  # hosted steps running: id → when they began
         async for event in self.ai.stream(request):
             if isinstance(event, TextDelta):
@@ -151,6 +152,12 @@ class TurnLoopMixin:
                         await reply.append(lead)
                 parts.append(event.text)
                 await reply.append(event.text)
+                if said and said[-1]["kind"] == "text":
+                    said[-1]["text"] += event.text
+                else:
+                    said.append({"kind": "text", "text": event.text})
+            elif isinstance(event, Reasoning):
+                said.append({"kind": "reasoning", "item": event.item})
             elif isinstance(event, ToolActivity):
                 step_id = event.step_id or event.tool
                 title = self.tools.hosted_title(event.tool, event.detail)
@@ -163,8 +170,9 @@ class TurnLoopMixin:
                 await reply.step(step_id, title, event.status, event.detail, event.sources)
             elif isinstance(event, FunctionCall):
                 calls.append(event)
+                said.append({"kind": "call", "call_id": event.call_id, "name": event.name, "arguments": event.arguments})
             elif isinstance(event, Completed):
-                return _Round("".join(parts), calls, event)
+                return _Round("".join(parts), calls, event, said)
         raise ModelError(ErrorKind.CONNECTION, "the answer stream ended early")
 
     async def _run_tool(

@@ -71,6 +71,7 @@ def round_messages(items: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
         elif kind == "output":
             assistant = None
             messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": item["output"]})
+        # "reasoning" items exist only in the Responses API: nothing to send back here.
     return messages
 
 

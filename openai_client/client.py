@@ -93,6 +93,18 @@ class OpenAIClient:
             raise ModelError(ErrorKind.FAILED, f"it is {_size(len(data))}, over the {_size(max_bytes)} limit")
         return data
 
+    async def upload_file(self, name: str, data: bytes, mimetype: str, lifetime_seconds: int) -> str:
+        """A file for the hosted tools (`/v1/files`, purpose `user_data`), its id; the provider
+        deletes it after `lifetime_seconds`, so people's data does not stay there."""
+        try:
+            uploaded = await self._client.files.create(
+                file=(name, data, mimetype), purpose="user_data",
+                expires_after={"anchor": "created_at", "seconds": lifetime_seconds},
+            )
+        except openai.OpenAIError as exc:
+            raise classify(exc) from exc
+        return uploaded.id
+
     async def generate_image(self, model: str, prompt: str, size: str, quality: str) -> GeneratedImage:
         try:
             result = await self._client.images.generate(

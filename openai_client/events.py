@@ -19,7 +19,8 @@ class ModelRequest:
     tools: tuple[dict[str, Any], ...] = ()
     # What earlier rounds of this turn said and got, after `turns`, in a shape of our own that
     # the client translates per API style: {"kind": "text", "text"}, {"kind": "call",
-    # "call_id", "name", "arguments"}, {"kind": "output", "call_id", "output"}.
+    # "call_id", "name", "arguments"}, {"kind": "output", "call_id", "output"}, {"kind":
+    # "reasoning", "item"} (Responses only: Chat Completions has no reasoning items to send back).
     items: tuple[dict[str, Any], ...] = ()
     # "none": the model must answer with what it has (the last round of a turn).
     tool_choice: str | None = None
@@ -51,6 +52,15 @@ class FunctionCall:
 
 
 @dataclass(frozen=True)
+class Reasoning:
+    """A reasoning model's reasoning item, as the API gave it (encrypted): with `store` off, the
+    next round of the turn must get it back, before the calls it led to, or the model starts
+    its thinking over."""
+
+    item: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Citation:
     """A source the answer's text cites (a web search's `url_citation`)."""
 
@@ -77,7 +87,7 @@ class Completed:
     files: tuple[ContainerFile, ...] = ()
 
 
-StreamEvent = Union[TextDelta, ToolActivity, FunctionCall, Completed]
+StreamEvent = Union[TextDelta, ToolActivity, FunctionCall, Reasoning, Completed]
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """The Responses API dialect: request parameters, and the stream read back into our events.
 
 Pure, like chat_completions.py: `request_params` builds `responses.create` arguments from a
-`ModelRequest` (tools, and what earlier rounds of the turn said and got), and `EventReader`
-turns the SDK's typed stream events into `TextDelta`, `ToolActivity`, `FunctionCall` and
-`Completed`, keeping what spans events (the answer's citations) in one place.
+`ModelRequest` (tools, and what earlier rounds of the turn said, thought and got), and
+`EventReader` turns the SDK's typed stream events into `TextDelta`, `ToolActivity`,
+`FunctionCall`, `Reasoning` and `Completed`, keeping what spans events (the answer's citations) in one place.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from openai_client.events import (
     FunctionCall,
     ModelError,
     ModelRequest,
+    Reasoning,
     StreamEvent,
     TextDelta,
     ToolActivity,
@@ -45,6 +46,8 @@ def input_items(request: ModelRequest) -> list[dict[str, Any]]:
                           "arguments": item["arguments"]})
         elif kind == "output":
             items.append({"type": "function_call_output", "call_id": item["call_id"], "output": item["output"]})
+        elif kind == "reasoning":
+            items.append(item["item"])
     return items
 
 
@@ -59,11 +62,27 @@ def request_params(request: ModelRequest) -> dict[str, Any]:
         "stream": True,
         **request.extra,
     }
+    if "reasoning" in request.extra:
+        # Nothing is stored at OpenAI (`store` off): a reasoning model's thinking comes back
+        # encrypted, to be sent with the next round of a tool-calling turn.
+        params["include"] = ["reasoning.encrypted_content"]
     if request.tools:
         params["tools"] = list(request.tools)
         if request.tool_choice:
             params["tool_choice"] = request.tool_choice
     return params
+
+
+def reasoning_input(item: Any) -> dict[str, Any]:
+    """A finished reasoning output item as the input item that sends it back (the fields the
+    input accepts; `encrypted_content` only if the server gave one)."""
+    sent: dict[str, Any] = {"type": "reasoning", "id": item.id,
+                            "summary": [{"type": "summary_text", "text": s.text} for s in item.summary or ()]}
+    if getattr(item, "encrypted_content", None):
+        sent["encrypted_content"] = item.encrypted_content
+    if getattr(item, "content", None):
+        sent["content"] = [{"type": "reasoning_text", "text": c.text} for c in item.content]
+    return sent
 
 
 def _query(item: Any) -> tuple[str, tuple[str, ...]]:
@@ -118,6 +137,8 @@ class EventReader:
         kind = getattr(item, "type", "")
         if kind == "function_call":
             yield FunctionCall(item.call_id, item.name, item.arguments or "")
+        elif kind == "reasoning":
+            yield Reasoning(reasoning_input(item))
         elif kind in HOSTED_ITEMS:
             failed = getattr(item, "status", "") in ("failed", "incomplete")
             query, sources = _query(item) if kind == "web_search_call" else ("", ())

@@ -22,6 +22,7 @@ import aiohttp
 import openai
 import pytest
 from openai import AsyncOpenAI
+from openai.types import FileObject
 from openai.types.chat import ChatCompletionMessageFunctionToolCall
 from openai.types.containers import FileRetrieveResponse
 from openai.types.responses import (
@@ -30,6 +31,7 @@ from openai.types.responses import (
     ResponseFunctionToolCall,
     ResponseFunctionWebSearch,
     ResponseOutputMessage,
+    ResponseReasoningItem,
     ResponseStreamEvent,
 )
 from openai.types.responses.response_code_interpreter_tool_call import OutputLogs
@@ -48,6 +50,7 @@ from tests.fakes.openai import (
     FakeScriptError,
     FunctionCall,
     ImageCall,
+    Reasoning,
     Reply,
     WebSearch,
     tiny_png,
@@ -665,6 +668,32 @@ async def test_responses_parallel_function_calls(fake_ai: FakeOpenAI) -> None:
     assert fake_ai.function_outputs(body) == []
 
 
+async def test_reasoning_items_carry_encrypted_content_and_must_come_back_whole(fake_ai: FakeOpenAI) -> None:
+    reply = Reply(chunk_size=8, calls=[Reasoning("Look it up first."), FunctionCall("lookup", {"q": "x"}, call_id="c1")])
+    events, response = await agent_turn(fake_ai, reply, tools=[LOOKUP_TOOL], store=False,
+                                        include=["reasoning.encrypted_content"])
+    thought, call = response.output
+    assert type(thought) is ResponseReasoningItem and type(call) is ResponseFunctionToolCall
+    assert thought.summary[0].text == "Look it up first." and thought.encrypted_content
+    deltas = of_type(events, "response.reasoning_summary_text.delta")
+    assert len(deltas) > 1 and "".join(e.delta for e in deltas) == "Look it up first."
+    assert of_type(events, "response.output_item.added")[0].item.encrypted_content is None  # only on done
+
+    item = thought.model_dump(exclude_none=True)
+    call_item = {"type": "function_call", "call_id": "c1", "name": "lookup", "arguments": '{"q":"x"}'}
+    output = {"type": "function_call_output", "call_id": "c1", "output": "found"}
+    async with oai(fake_ai, _strict_response_validation=True) as client:
+        answer = await client.responses.create(model="gpt-5.5", store=False, input=[item, call_item, output])
+        assert answer.output_text.startswith("You said")
+        with pytest.raises(openai.BadRequestError, match="without its required following item"):
+            await client.responses.create(model="gpt-5.5", store=False, input=[call_item, item])
+        with pytest.raises(openai.BadRequestError, match="not persisted"):
+            await client.responses.create(model="gpt-5.5", store=False,
+                                          input=[{**item, "encrypted_content": "forged"}, call_item, output])
+    without = await agent_turn(fake_ai, Reply(calls=[Reasoning()]))
+    assert without[1].output[0].encrypted_content is None  # not asked for: not sent
+
+
 async def test_function_outputs_answered_with_text(fake_ai: FakeOpenAI) -> None:
     fake_ai.script(Reply(calls=[FunctionCall("get_weather", {"city": "Paris"})]),
                    Reply(text="It is 18 °C in Paris.", chunk_size=6))
@@ -776,6 +805,25 @@ async def test_hosted_code_interpreter_files_download(fake_ai: FakeOpenAI) -> No
         with pytest.raises(openai.NotFoundError):
             await client.containers.files.retrieve(chart.file_id, container_id="cntr_other")
     assert fake_ai.container_files[(run.container_id, chart.file_id)][1] == png
+
+
+async def test_file_uploads_for_the_code_interpreter_container(fake_ai: FakeOpenAI) -> None:
+    csv = b"month,total\n1,2\n"
+    async with oai(fake_ai, _strict_response_validation=True) as client:
+        uploaded = await client.files.create(file=("sales.csv", csv, "text/csv"), purpose="user_data",
+                                             expires_after={"anchor": "created_at", "seconds": 86400})
+        assert type(uploaded) is FileObject and uploaded.filename == "sales.csv" and uploaded.bytes == len(csv)
+        assert uploaded.purpose == "user_data" and uploaded.expires_at == uploaded.created_at + 86400
+        with pytest.raises(openai.BadRequestError):
+            await client.files.create(file=("x.csv", csv, "text/csv"), purpose="user_data",
+                                      expires_after={"anchor": "created_at", "seconds": 60})
+        tools: Any = [{"type": "code_interpreter", "container": {"type": "auto", "file_ids": [uploaded.id]}}]
+        response = await client.responses.create(model="test-model", input="hi", tools=tools)
+        assert response.output_text == "You said: hi"
+        tools[0]["container"]["file_ids"] = ["file-never-uploaded"]
+        with pytest.raises(openai.NotFoundError):
+            await client.responses.create(model="test-model", input="hi", tools=tools)
+    assert fake_ai.uploads()[0]["data"] == csv
 
 
 async def test_hosted_image_generation(fake_ai: FakeOpenAI) -> None:

@@ -40,13 +40,23 @@ class ToolRegistry:
         self._pictures = pictures
         self._local = local
 
-    def for_turn(self, settings: Settings) -> list[Tool]:
-        """The tools this person's settings enable that this API style offers."""
+    @property
+    def can_run_code(self) -> bool:
+        """Whether this API style has the code interpreter at all (so data files are worth keeping)."""
+        return self._code.declaration(self.style) is not None
+
+    def runs_code(self, settings: Settings) -> bool:
+        """Whether this person's turns get the code interpreter."""
+        return settings.code_interpreter and self.can_run_code
+
+    def for_turn(self, settings: Settings, code_files: Sequence[str] = ()) -> list[Tool]:
+        """The tools this person's settings enable that this API style offers; `code_files`:
+        the uploaded data files the code interpreter's container gets."""
         chosen: list[Tool] = []
         if settings.web_search and self._web_search.declaration(self.style) is not None:
             chosen.append(self._web_search)
-        if settings.code_interpreter and self._code.declaration(self.style) is not None:
-            chosen.append(self._code)
+        if self.runs_code(settings):
+            chosen.append(CodeInterpreter(code_files) if code_files else self._code)
         if self._pictures is not None:
             chosen.append(self._pictures)
         chosen.extend(tool for tool in self._local() if tool.group not in settings.tools_off)

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from base_client import (
@@ -16,7 +17,9 @@ from base_client import (
 )
 from database import StoredImage
 from document_handler import DocumentError, DocumentParser, kind_of
+from message_processor.handlers.code_files import DataFile
 from message_processor.handlers.vision import VisionMixin
+from tools.code_interpreter import is_data_file
 
 if TYPE_CHECKING:
     from config import Config
@@ -43,22 +46,27 @@ def skipped_files_notice(limit: int, names: Sequence[str]) -> str:
     return f"⚠️ I read at most {limit} files per message, so I skipped: {', '.join(names)}."
 
 
+@dataclass
+class Attachments:
+    """What a message's files gave: document blocks for the model's text, images, the data
+    files as they came (for the code interpreter), one notice per file that could not be read."""
+
+    blocks: list[str] = field(default_factory=list)
+    images: list[StoredImage] = field(default_factory=list)
+    data_files: list[DataFile] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+
 class DocumentsMixin(VisionMixin):
     config: Config
     client: BaseClient
     documents: DocumentParser
 
-    async def read_attachments(
-        self, message: Message, reply: ReplyStream
-    ) -> tuple[list[str], list[StoredImage], list[str]]:
-        """(document blocks, images, one notice per file that could not be read or was skipped).
-
-        At most `MAX_FILES_PER_MESSAGE` files are downloaded; images are shrunk to the
-        request's byte budget before they are stored or sent.
-        """
-        blocks: list[str] = []
+    async def read_attachments(self, message: Message, reply: ReplyStream) -> Attachments:
+        """The message's files, read. At most `MAX_FILES_PER_MESSAGE` files are downloaded;
+        images are shrunk to the request's byte budget before they are stored or sent."""
+        read = Attachments()
         images: list[StoredImage] = []
-        notices: list[str] = []
         limit = int(self.config.max_file_mb * 1024 * 1024)
         most = self.config.max_files_per_message
         attachments, skipped = message.attachments[:most], message.attachments[most:]
@@ -69,25 +77,33 @@ class DocumentsMixin(VisionMixin):
                 if attachment.mimetype.startswith("image/"):
                     images.append(await self.read_image(attachment, limit, reply))
                 else:
-                    block, pages = await self._read(attachment, limit, reply)
-                    blocks.append(block)
+                    block, pages = await self._read(attachment, limit, reply, read.data_files)
+                    read.blocks.append(block)
                     images.extend(pages)
             except DocumentError as exc:
                 log.info("%s: %s not read: %s", message.conversation_key, attachment.name, exc.reason)
-                notices.append(f"⚠️ I couldn't read {attachment.name}: {exc.reason}.")
+                read.notices.append(f"⚠️ I couldn't read {attachment.name}: {exc.reason}.")
         if skipped:
-            notices.append(skipped_files_notice(most, [a.name for a in skipped]))
+            read.notices.append(skipped_files_notice(most, [a.name for a in skipped]))
         linked, refused = await self.read_image_urls(message.text, reply)
-        fitted, left_out = await self.fit_images(images + linked)
-        return blocks, fitted, notices + refused + left_out
+        read.images, left_out = await self.fit_images(images + linked)
+        read.notices += refused + left_out
+        return read
 
     async def _read(
-        self, attachment: Attachment, limit: int, reply: ReplyStream
+        self, attachment: Attachment, limit: int, reply: ReplyStream, data_files: list[DataFile]
     ) -> tuple[str, list[StoredImage]]:
-        """The document's text block, and the page images of a scanned PDF."""
-        if kind_of(attachment.name, attachment.mimetype) is None:
+        """The document's text block, and the page images of a scanned PDF; a data file's
+        bytes also go to `data_files` (even when its text can't be read)."""
+        readable = kind_of(attachment.name, attachment.mimetype) is not None
+        data_file = is_data_file(attachment.name)
+        if not readable and not data_file:
             raise DocumentError("I can't read this kind of file yet (PDF, Word and text files work)")
         data = await self.download(attachment, limit, reply, f"Reading {attachment.name}…")
+        if data_file:
+            data_files.append(DataFile(attachment.name, attachment.mimetype or "application/octet-stream", data))
+        if not readable:
+            raise DocumentError("I can't read this kind of file as text yet (PDF, Word and text files work)")
         extracted = await self.documents.parse(attachment.name, attachment.mimetype, data)
         pages: list[StoredImage] = []
         if extracted.images:  # megabytes of base64: decoded off the loop

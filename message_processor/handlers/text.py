@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from base_client import Message, ReplyStream, Role
 from database import StoredImage, StoredMessage
 from message_processor.budget import estimate_tokens
+from message_processor.handlers.code_files import CodeFiles, CodeFilesMixin
 from message_processor.handlers.documents import DocumentsMixin
 from message_processor.handlers.image_edit import ImageEditMixin
 from message_processor.handlers.vision import image_budget, image_parts, newest_within
@@ -29,6 +31,7 @@ from openai_client.events import ErrorKind
 from settings import Settings
 from thread_manager import ThreadState
 from tools.base import ToolContext
+from tools.code_interpreter import files_note
 from token_counter import Trimmed, input_budget, tokens_at_most, trim_turns
 
 if TYPE_CHECKING:
@@ -59,7 +62,9 @@ def turn_input(turn: StoredMessage, text: str, images: ImageParts) -> dict[str, 
     return {"role": turn.role.value, "content": [{"type": "input_text", "text": text}, *shared]}
 
 
-class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin, TurnLoopMixin, ImageEditMixin):
+class TextHandlerMixin(
+    ThreadContextMixin, DocumentsMixin, CodeFilesMixin, UsageMixin, TurnLoopMixin, ImageEditMixin
+):
     config: Config
     ai: OpenAIClient
     model_slots: ModelSlots
@@ -71,7 +76,8 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin, TurnLoopM
         history = await self.load_turns(message, state)
         # Said once, on the turn whose history was rebuilt only in part.
         history_cut, state.history_cut = state.history_cut, False
-        blocks, images, notices = await self.read_attachments(message, reply)
+        read = await self.read_attachments(message, reply)
+        blocks, images, notices = read.blocks, read.images, read.notices
         if history_cut:
             notices.insert(0, HISTORY_CUT_NOTICE)
         text = "\n\n".join(part for part in (message.text, *blocks) if part.strip())
@@ -83,9 +89,15 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin, TurnLoopM
         turn = StoredMessage(Role.USER, text, message.message_id, message.user_id, user.display_name)
         # Stored before the model call, so a failed answer still leaves the question in context.
         await self.save_turns(message, state, [turn], images)
+        if self.tools.can_run_code:
+            await self.keep_data_files(message, state, read.data_files)
         request = await self._build_request(
             history, user.timezone, settings, await self.context_images(message, state), history_cut
         )
+        code = await self.code_files(message, state, reply) if self.tools.runs_code(settings) else CodeFiles()
+        notices += code.notices
+        if code.names:
+            request = replace(request, instructions=request.instructions + files_note(code.names))
 
         self.hold_for_request(message, request_tokens(request))
         async with self.model_slots.slot(reply):
@@ -98,7 +110,8 @@ class TextHandlerMixin(ThreadContextMixin, DocumentsMixin, UsageMixin, TurnLoopM
             )
             try:
                 turn = await self.run_turn(
-                    message, request, self.tools.for_turn(settings), reply, progress, settings.streaming, context
+                    message, request, self.tools.for_turn(settings, code.file_ids), reply, progress,
+                    settings.streaming, context,
                 )
             finally:
                 await progress.stop()

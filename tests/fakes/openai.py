@@ -66,7 +66,20 @@ class ImageCall:
     revised_prompt: str = ""
 
 
-Call = FunctionCall | WebSearch | CodeRun | ImageCall
+@dataclass
+class Reasoning:
+    """A reasoning model thinks first (a ``reasoning`` item with a summary, Responses only).
+
+    With ``include: ["reasoning.encrypted_content"]`` in the request the item carries encrypted
+    content that a later request may send back. As the real API with ``store: false``, the fake
+    refuses a reasoning input item whose content it did not issue, and one that is not followed
+    by another item (the call or message it led to).
+    """
+
+    summary: str = "Thinking about which tool helps."
+
+
+Call = FunctionCall | WebSearch | CodeRun | ImageCall | Reasoning
 
 
 class FakeScriptError(AssertionError):
@@ -122,7 +135,7 @@ class Reply:
     error_event_after_chunks: int | None = None
     usage: tuple[int, int] | None = None
     finish_reason: str | None = "stop"
-    calls: list[FunctionCall | WebSearch | CodeRun | ImageCall] = field(default_factory=list)
+    calls: list[FunctionCall | WebSearch | CodeRun | ImageCall | Reasoning] = field(default_factory=list)
 
 
 @dataclass
@@ -269,6 +282,12 @@ class FakeOpenAI(LoopbackServer):
         self._file_ids = itertools.count(1)
         # (container_id, file_id) -> (the container.file object, its bytes), from CodeRun files.
         self.container_files: dict[tuple[str, str], tuple[dict[str, Any], bytes]] = {}
+        # file_id -> (the file object, its bytes), from POST /v1/files.
+        self.files: dict[str, tuple[dict[str, Any], bytes]] = {}
+        self.upload_status: int | None = None  # set: uploads answer with this HTTP error
+        self._upload_ids = itertools.count(1)
+        # Encrypted reasoning the fake handed out (a request may send back only these).
+        self.reasoning_issued: set[str] = set()
         # Replies the fake could not play; `stop()` raises FakeScriptError if any.
         self.script_errors: list[str] = []
 
@@ -283,6 +302,7 @@ class FakeOpenAI(LoopbackServer):
         app.router.add_post("/v1/images/generations", self._images)
         app.router.add_post("/v1/images/edits", self._images)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/files", self._upload)
         app.router.add_get("/v1/containers/{container_id}/files/{file_id}", self._container_file)
         app.router.add_get("/v1/containers/{container_id}/files/{file_id}/content", self._container_file)
 
@@ -497,6 +517,41 @@ class FakeOpenAI(LoopbackServer):
         mime = mimetypes.guess_type(meta["path"])[0] or "application/octet-stream"
         return web.Response(body=data, content_type=mime)
 
+    async def _upload(self, request: web.Request) -> web.Response:
+        """``POST /v1/files`` (multipart: ``file``, ``purpose``, optional ``expires_after[anchor|seconds]``):
+        the file object, as the real API answers; a missing part or an out-of-range expiry is a 400."""
+        fields: dict[str, str] = {}
+        upload: tuple[str, bytes] | None = None
+        async for part in await request.multipart():
+            data = bytes(await part.read())  # type: ignore[union-attr]
+            if part.name == "file" and part.filename:  # type: ignore[union-attr]
+                upload = (part.filename, data)  # type: ignore[union-attr]
+            else:
+                fields[str(part.name)] = data.decode()  # type: ignore[union-attr]
+        self.requests.append(Recorded(request.path, {**fields, "file": upload}, dict(request.headers)))
+        refused = self._refuse(request, {})
+        if refused is not None:
+            return refused
+        if self.upload_status is not None:
+            return self._error(self.upload_status, "fake upload failure")
+        if upload is None or fields.get("purpose") not in ("assistants", "batch", "fine-tune", "vision", "user_data", "evals"):
+            return self._error(400, "A file and a valid purpose are required.", code="invalid_request")
+        created = int(time.time())
+        meta: dict[str, Any] = {"id": f"file-{next(self._upload_ids):06d}", "object": "file", "bytes": len(upload[1]),
+                                "created_at": created, "filename": upload[0], "purpose": fields["purpose"],
+                                "status": "processed"}
+        if "expires_after[seconds]" in fields:
+            seconds = int(fields["expires_after[seconds]"])
+            if fields.get("expires_after[anchor]") != "created_at" or not 3600 <= seconds <= 2592000:
+                return self._error(400, "expires_after must be created_at and 3600 to 2592000 seconds.")
+            meta["expires_at"] = created + seconds
+        self.files[meta["id"]] = (meta, upload[1])
+        return web.json_response(meta)
+
+    def uploads(self) -> list[dict[str, Any]]:
+        """The files uploaded, oldest first: their file objects, each with its ``data``."""
+        return [{**meta, "data": data} for meta, data in self.files.values()]
+
     async def _models(self, request: web.Request) -> web.Response:
         self.requests.append(Recorded(request.path, {}, dict(request.headers)))
         refused = self._refuse(request, {})
@@ -564,6 +619,30 @@ class FakeOpenAI(LoopbackServer):
                 "container_id": container_id, "outputs": outputs}
         return item, cites
 
+    def _reasoning_item(self, iid: str, call: Reasoning, body: dict[str, Any]) -> dict[str, Any]:
+        encrypted = None
+        if "reasoning.encrypted_content" in (body.get("include") or []):
+            encrypted = f"enc_{iid}_" + base64.b64encode(call.summary.encode()).decode()
+            self.reasoning_issued.add(encrypted)
+        return {"id": iid, "type": "reasoning", "summary": [{"type": "summary_text", "text": call.summary}],
+                "encrypted_content": encrypted}
+
+    def _check_reasoning_inputs(self, body: dict[str, Any]) -> str | None:
+        """Why the input's reasoning items would be refused by the real API (store off), or None."""
+        items = body.get("input")
+        if not isinstance(items, list):
+            return None
+        for index, item in enumerate(items):
+            if not (isinstance(item, dict) and item.get("type") == "reasoning"):
+                continue
+            if item.get("encrypted_content") not in self.reasoning_issued:
+                return (f"Item with id '{item.get('id')}' not found. Items are not persisted when `store` is set "
+                        "to false. Try again with `store` set to true, or remove this item from your input.")
+            following = items[index + 1] if index + 1 < len(items) else None
+            if not isinstance(following, dict) or following.get("type") == "reasoning":
+                return f"Item '{item.get('id')}' of type 'reasoning' was provided without its required following item."
+        return None
+
     @staticmethod
     def _image_item(iid: str, image: ImageCall) -> dict[str, Any]:
         return {"id": iid, "type": "image_generation_call", "status": "completed",
@@ -592,6 +671,8 @@ class FakeOpenAI(LoopbackServer):
                 cites += files
             elif isinstance(call, ImageCall):
                 output.append(self._image_item(f"ig_{iid}", call))
+            elif isinstance(call, Reasoning):
+                output.append(self._reasoning_item(f"rs_{iid}", call, body))
             else:
                 raise FakeScriptError(f"Reply.calls[{index}] is a {type(call).__name__}, not a tool call")
         if reply.text is not None or not waits_for_functions:
@@ -613,6 +694,14 @@ class FakeOpenAI(LoopbackServer):
         return "".join(parts)
 
     async def _respond(self, request: web.Request, body: dict[str, Any], reply: Reply) -> web.StreamResponse:
+        for tool in body.get("tools") or []:  # the container's files must have been uploaded
+            container = tool.get("container") if isinstance(tool, dict) else None
+            for file_id in (container or {}).get("file_ids", []) if isinstance(container, dict) else []:
+                if file_id not in self.files:
+                    return self._error(404, f"No such File object: {file_id}", code="not_found")
+        refusal = self._check_reasoning_inputs(body)
+        if refusal is not None:
+            return self._error(400, refusal)
         n = next(self._ids)
         rid = f"resp_{n:06d}"
         try:
@@ -629,6 +718,7 @@ class FakeOpenAI(LoopbackServer):
         await stream.send("response.in_progress", response=self._response(rid, body, "in_progress", [], None))
         streamers = {"function_call": self._stream_function_call, "web_search_call": self._stream_web_search,
                      "code_interpreter_call": self._stream_code, "image_generation_call": self._stream_image,
+                     "reasoning": self._stream_reasoning,
                      "message": self._stream_message}
         try:
             for index, item in enumerate(output):
@@ -685,6 +775,18 @@ class FakeOpenAI(LoopbackServer):
         await stream.send("response.image_generation_call.completed", **ids)
         await stream.send("response.output_item.done", output_index=index, item=item)
 
+    async def _stream_reasoning(self, stream: _EventStream, index: int, item: dict[str, Any]) -> None:
+        ids = {"item_id": item["id"], "output_index": index, "summary_index": 0}
+        text = item["summary"][0]["text"]
+        await stream.send("response.output_item.added", output_index=index,
+                          item={**item, "summary": [], "encrypted_content": None})
+        await stream.send("response.reasoning_summary_part.added", **ids, part={"type": "summary_text", "text": ""})
+        for piece in self._chunks(text, stream.reply.chunk_size):
+            await stream.send_delta("response.reasoning_summary_text.delta", **ids, delta=piece)
+        await stream.send("response.reasoning_summary_text.done", **ids, text=text)
+        await stream.send("response.reasoning_summary_part.done", **ids, part={"type": "summary_text", "text": text})
+        await stream.send("response.output_item.done", output_index=index, item=item)
+
     async def _stream_message(self, stream: _EventStream, index: int, item: dict[str, Any]) -> None:
         ids = {"item_id": item["id"], "output_index": index, "content_index": 0}
         text, annotations = item["content"][0]["text"], item["content"][0]["annotations"]
@@ -705,7 +807,7 @@ class FakeOpenAI(LoopbackServer):
 
     def _tool_calls(self, reply: Reply) -> list[dict[str, Any]]:
         """The reply's FunctionCalls as Chat ``tool_calls``; a hosted call is a script error."""
-        hosted = [type(c).__name__ for c in reply.calls if not isinstance(c, FunctionCall)]
+        hosted = [type(c).__name__ for c in reply.calls if not isinstance(c, (FunctionCall, Reasoning))]
         if hosted:
             raise FakeScriptError(f"Chat Completions has no hosted tools: {', '.join(hosted)} in a chat reply")
         return [{"id": self._call_id(c), "type": "function", "function": {"name": c.name, "arguments": _arguments(c)}}

@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from tests.fakes.openai import CodeRun, FakeOpenAI, FunctionCall, Reply, WebSearch
+from tests.fakes.openai import CodeRun, FakeOpenAI, FunctionCall, Reasoning, Reply, WebSearch
 from tests.fakes.slack import FakeSlack
 from tests.helpers import wait_replies
 from tools.base import Tool, ToolCall, ToolContext, ToolResult
@@ -96,6 +96,40 @@ async def test_chat_completions_servers_get_function_tools_and_tool_messages(
     assert openai.tool_messages(second) == [
         {"role": "tool", "tool_call_id": "k3", "content": "order 3: shipped on Monday"}
     ]
+
+
+async def test_a_reasoning_model_gets_its_reasoning_back_before_the_calls_it_led_to(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot(OPENAI_MODEL="gpt-5.5")  # a reasoning model (REASONING_MODEL_PREFIXES)
+    use_tools(app, Orders())
+    openai.script(
+        Reply(calls=[Reasoning("Look the order up."), FunctionCall("orders__lookup_order", {"number": 5}, call_id="c5")]),
+        Reply(text="Checking the date too.", calls=[Reasoning("Now the date."),
+                                                   FunctionCall("orders__lookup_order", {"number": 6}, call_id="c6")]),
+        Reply(text="Order 5 shipped on Monday.", calls=[Reasoning("Enough.")]),
+    )
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "order 5?")
+
+    [text] = await wait_replies(slack, "D0ALICE", ts)
+    assert text.endswith("Order 5 shipped on Monday.")  # every round accepted by the fake's store-off rules
+    first, second, third = openai.responses_requests()
+    assert all(r["store"] is False and r["include"] == ["reasoning.encrypted_content"] for r in (first, second, third))
+    turn = [i.get("type") or i.get("role") for i in third["input"]]
+    assert turn == ["user", "reasoning", "function_call", "function_call_output",  # in the order streamed
+                    "reasoning", "function_call", "assistant", "function_call_output"]
+    thoughts = [i for i in third["input"] if i.get("type") == "reasoning"]
+    assert [t["summary"][0]["text"] for t in thoughts] == ["Look the order up.", "Now the date."]
+    assert all(t["encrypted_content"] in openai.reasoning_issued for t in thoughts)
+
+
+async def test_a_model_that_is_not_a_reasoning_model_is_not_asked_for_reasoning(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    await start_bot()
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "hello")
+    await wait_replies(slack, "D0ALICE", ts)
+    assert "include" not in openai.responses_requests()[0]
 
 
 async def test_after_max_tool_rounds_the_model_must_answer_with_what_it_has(

@@ -10,7 +10,9 @@ from tools.base import ToolCall, bounded
 from tools.registry import ToolRegistry
 from settings import Settings
 
+THOUGHT = {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "opaque"}
 ITEMS = (
+    {"kind": "reasoning", "item": THOUGHT},
     {"kind": "text", "text": "Let me look."},
     {"kind": "call", "call_id": "c1", "name": "orders__lookup", "arguments": '{"id": 7}'},
     {"kind": "call", "call_id": "c2", "name": "orders__status", "arguments": "{}"},
@@ -25,6 +27,7 @@ def test_responses_carries_the_rounds_as_items():
     params = responses.request_params(REQUEST)
     assert params["input"] == [
         {"role": "user", "content": "Alice: where is 7?"},
+        THOUGHT,
         {"role": "assistant", "content": "Let me look."},
         {"type": "function_call", "call_id": "c1", "name": "orders__lookup", "arguments": '{"id": 7}'},
         {"type": "function_call", "call_id": "c2", "name": "orders__status", "arguments": "{}"},
@@ -32,6 +35,16 @@ def test_responses_carries_the_rounds_as_items():
         {"type": "function_call_output", "call_id": "c2", "output": "all systems go"},
     ]
     assert params["tools"] == [{"type": "function", "name": "orders__lookup"}] and "tool_choice" not in params
+    assert "include" not in params  # not a reasoning model's request
+
+
+def test_a_reasoning_models_request_asks_for_its_reasoning_encrypted():
+    from dataclasses import replace
+
+    params = responses.request_params(replace(REQUEST, extra={"reasoning": {"effort": "low"}}))
+    assert params["include"] == ["reasoning.encrypted_content"] and params["store"] is False
+    chat = chat_completions.request_params(replace(REQUEST, extra={"reasoning": {"effort": "low"}}))
+    assert "include" not in chat and chat["reasoning_effort"] == "low"
 
 
 def test_chat_carries_the_rounds_as_an_assistant_message_and_tool_messages():
