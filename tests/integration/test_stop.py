@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from tests.fakes.openai import FakeOpenAI, Reply
+import asyncio
+
+from tests.fakes.openai import FakeOpenAI, FunctionCall, Reply
 from tests.fakes.slack import FakeSlack
 from tests.helpers import bot_replies, interaction, wait_replies
+from tests.integration.test_tool_loop import Orders, use_tools
 
 SLOW = Reply(text=" ".join(f"w{i}" for i in range(200)), chunk_size=6, chunk_delay=0.1)
 
@@ -65,3 +68,24 @@ async def test_the_edited_answer_carries_a_stop_button_that_only_its_person_may_
     assert not any(b.get("type") == "actions" for b in final.get("blocks") or [])  # the button is gone
     await app.processor.wait_idle()
     assert await app.db.message_status("D0ALICE", ts) == "stopped"
+
+
+async def test_a_stop_cancels_a_running_tool_call_and_settles_the_message(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot(SLACK_NATIVE_STREAMING="true")
+    orders = Orders(hang=asyncio.Event())  # never finishes by itself
+    use_tools(app, orders)
+    openai.script(Reply(calls=[FunctionCall("orders__lookup_order", {"number": 9}, call_id="c9")]))
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "where is order 9?")
+    await slack.wait_for(lambda: orders.calls, message="the tool was not called")
+
+    await slack.push_event({"type": "agent_session_stopped", "channel": "D0ALICE", "thread_ts": ts,
+                            "user": "U0ALICE", "event_ts": "1.0", "streaming_message_ts": []})
+    [text] = await wait_replies(slack, "D0ALICE", ts)
+    assert text.endswith("_Stopped._")
+    await app.processor.wait_idle()
+    assert orders.cancelled == 1 and len(openai.responses_requests()) == 1  # no round after the stop
+    assert await app.db.message_status("D0ALICE", ts) == "stopped"
+    assert [(r["tool"], r["outcome"]) for r in await app.db.tool_calls("D0ALICE", ts)] == [
+        ("orders__lookup_order", "cancelled")]
