@@ -90,6 +90,7 @@ class Config:
     document_timeout_seconds: float = 60.0
     max_context_images: int = 4
     # Settings people can change from Slack (the environment gives the defaults).
+    # AVAILABLE_MODELS, the default first; empty: the server's own list (openai_client/models.py).
     available_models: tuple[str, ...] = ()
     reasoning_model_prefixes: tuple[str, ...] = ("gpt-5", "gpt-6", "o1", "o3", "o4")
     default_reasoning_effort: str = "low"
@@ -381,8 +382,10 @@ def load_config(
     config = _bounded_work(r, config)
     config = _mcp(r, config, read_text)
     models = r.names("AVAILABLE_MODELS", ())
-    # The default model is always selectable, and first when the list does not name it.
-    models = models if config.openai_model in models else (config.openai_model, *models)
+    # The default model is always selectable, and first when the list does not name it. Unset:
+    # the server's own list (openai_client/models.py).
+    if models and config.openai_model not in models:
+        models = (config.openai_model, *models)
     command = r.text("SETTINGS_SLASH_COMMAND", Config.settings_slash_command)
     if not command.startswith("/") or " " in command:
         r.problems.append(f"SETTINGS_SLASH_COMMAND={command!r} must look like /ai-settings")

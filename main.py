@@ -34,6 +34,7 @@ from message_processor import MessageProcessor
 from message_processor.settings_store import SettingsStore
 from observability import serve_health
 from openai_client import OpenAIClient
+from openai_client.models import ModelCatalog
 from slack_client import SlackBot, SlackStartError
 from supervision import JobFactory, Supervisor
 from thread_manager import ThreadManager
@@ -64,7 +65,9 @@ class AssistantApp:
             max_retries=config.openai_max_retries,
             api_style=config.openai_api_style,
         )
-        self.settings = SettingsStore(config, self.db)
+        # The models the settings window offers: AVAILABLE_MODELS, else the server's own list.
+        self.models = ModelCatalog(config.openai_model, config.available_models, self.ai.model_ids)
+        self.settings = SettingsStore(config, self.db, self.models)
         # The front end: Slack, or the terminal.
         self.client: BaseClient
         if console:
@@ -142,6 +145,8 @@ class AssistantApp:
             "loop-lag": stats.watch_loop,
             "stats-line": lambda: stats.report(self.config.stats_interval_seconds, self.processor.gauges),
         }
+        if not self.console and not self.models.configured:
+            jobs["model-list"] = self.models.run
         if self.data_care.backup_dir:
             jobs["backups"] = self.data_care.run_backups
         if self.data_care.retention_days:

@@ -94,10 +94,18 @@ class SettingsSource(Protocol):
 
     async def for_thread(self, channel_id: str, thread_ts: str) -> Settings: ...
 
+    def available_models(self) -> tuple[str, ...]: ...
+
+    def accepted_models(self) -> tuple[str, ...] | None: ...
+
     async def save(
         self, user_id: str, scope: Scope, values: dict[str, Any],
         channel_id: str | None = None, thread_ts: str | None = None,
     ) -> tuple[Settings, Settings]: ...
+
+
+# A model id longer than this is not one (a forged submission).
+MAX_MODEL_ID = 200
 
 
 def is_reasoning_model(model: str, prefixes: tuple[str, ...]) -> bool:
@@ -105,12 +113,17 @@ def is_reasoning_model(model: str, prefixes: tuple[str, ...]) -> bool:
     return model.startswith(prefixes) and "-chat" not in model
 
 
-def validate(raw: Mapping[str, Any], available_models: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Check submitted values field by field: (clean values, {field: problem})."""
+def validate(
+    raw: Mapping[str, Any], available_models: tuple[str, ...] | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Check submitted values field by field: (clean values, {field: problem}).
+
+    `available_models` None: the models are not known yet, so any model id is taken.
+    """
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    choices = {
-        "model": available_models,
+    choices: dict[str, tuple[str, ...]] = {
+        "model": available_models or (),
         "reasoning_effort": REASONING_EFFORTS,
         "verbosity": VERBOSITIES,
         "image_size": IMAGE_SIZES,
@@ -119,7 +132,12 @@ def validate(raw: Mapping[str, Any], available_models: tuple[str, ...]) -> tuple
     for name, value in raw.items():
         if name not in FIELD_NAMES:
             continue
-        if name in choices:
+        if name == "model" and available_models is None:
+            if isinstance(value, str) and 0 < len(value) <= MAX_MODEL_ID:
+                values[name] = value
+            else:
+                errors[name] = "Choose a model."
+        elif name in choices:
             if value not in choices[name]:
                 errors[name] = f"Choose one of: {', '.join(choices[name])}."
             else:
@@ -150,7 +168,7 @@ def validate(raw: Mapping[str, Any], available_models: tuple[str, ...]) -> tuple
 
 
 def resolve(
-    defaults: Settings, *layers: Mapping[str, Any], available_models: tuple[str, ...]
+    defaults: Settings, *layers: Mapping[str, Any], available_models: tuple[str, ...] | None
 ) -> Settings:
     """Apply override layers in order; a stored value that is no longer valid is ignored."""
     settings = defaults

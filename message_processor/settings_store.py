@@ -10,6 +10,7 @@ from typing import Any
 from config import Config
 from database import Database
 from message_processor.budget import day_start
+from openai_client.models import ModelCatalog
 from settings import PERSONAL_FIELDS, Scope, Settings, UsageSummary, overrides, resolve, shared
 
 
@@ -31,9 +32,10 @@ CACHED_THREADS = 10_000
 
 
 class SettingsStore:
-    def __init__(self, config: Config, db: Database) -> None:
+    def __init__(self, config: Config, db: Database, models: ModelCatalog | None = None) -> None:
         self.config = config
         self.db = db
+        self.models = models or ModelCatalog(config.openai_model, config.available_models)
         self.defaults = defaults_from_config(config)
         # Read on every turn, changed rarely and only through this store (one process): the
         # layers are kept in memory once loaded. Thread layers are bounded (most recent kept).
@@ -45,7 +47,15 @@ class SettingsStore:
     async def _resolve(self, *layers: dict[str, Any]) -> Settings:
         if self._workspace is None:
             self._workspace = await self.db.workspace_settings()
-        return resolve(self.defaults, self._workspace, *layers, available_models=self.config.available_models)
+        return resolve(self.defaults, self._workspace, *layers, available_models=self.models.accepted())
+
+    def available_models(self) -> tuple[str, ...]:
+        """The models the settings window offers."""
+        return self.models.available()
+
+    def accepted_models(self) -> tuple[str, ...] | None:
+        """What a choice must be one of (None: not known yet, any is taken)."""
+        return self.models.accepted()
 
     async def for_workspace(self) -> Settings:
         """Environment defaults with everyone's defaults (set by admins) on top."""

@@ -93,6 +93,13 @@ class OpenAIClient:
             raise ModelError(ErrorKind.FAILED, f"it is {_size(len(data))}, over the {_size(max_bytes)} limit")
         return data
 
+    async def model_ids(self) -> list[str]:
+        """Every model id the server lists (`GET /v1/models`)."""
+        try:
+            return [model.id async for model in self._client.models.list()]
+        except openai.OpenAIError as exc:
+            raise classify(exc) from exc
+
     async def upload_file(self, name: str, data: bytes, mimetype: str, lifetime_seconds: int) -> str:
         """A file for the hosted tools (`/v1/files`, purpose `user_data`), its id; the provider
         deletes it after `lifetime_seconds`, so people's data does not stay there."""

@@ -107,7 +107,7 @@ class SettingsMixin:
         reasoning = is_reasoning_model(settings.model, self.config.reasoning_model_prefixes)
         usage = await self.settings_source.usage(context.user_id)
         note = NOT_YOUR_THREAD if context.for_thread and not context.shared else None
-        return build_view(settings, self.config.available_models, reasoning, metadata, scope,
+        return build_view(settings, self.settings_source.available_models(), reasoning, metadata, scope,
                           self._scopes(context), usage, web_search=self.config.openai_api_style == "responses",
                           note=note, tool_groups=self.tool_groups())
 
@@ -200,7 +200,7 @@ class SettingsMixin:
         scope = self._chosen_scope(context, raw)
         if scope is None:
             return
-        values, _ = validate(raw, self.config.available_models)
+        values, _ = validate(raw, self.settings_source.accepted_models())
         shown = replace(await self._current(scope, context), **values)
         await self.web.views_update(
             view_id=view["id"], hash=view.get("hash"), view=await self._view(shown, context, scope)
@@ -218,7 +218,7 @@ class SettingsMixin:
             await ack(response_action="errors", errors={"model": refusal})
             return
         raw = tools_off(read_state(view.get("state", {}).get("values", {})), self.tool_groups())
-        values, errors = validate(raw, self.config.available_models)
+        values, errors = validate(raw, self.settings_source.accepted_models())
         scope = self._chosen_scope(context, raw)
         if scope is None:
             errors[SCOPE] = (

@@ -285,6 +285,7 @@ class FakeOpenAI(LoopbackServer):
         # file_id -> (the file object, its bytes), from POST /v1/files.
         self.files: dict[str, tuple[dict[str, Any], bytes]] = {}
         self.upload_status: int | None = None  # set: uploads answer with this HTTP error
+        self.models_status: int | None = None  # set: GET /v1/models answers with this HTTP error
         self._upload_ids = itertools.count(1)
         # Encrypted reasoning the fake handed out (a request may send back only these).
         self.reasoning_issued: set[str] = set()
@@ -557,6 +558,8 @@ class FakeOpenAI(LoopbackServer):
         refused = self._refuse(request, {})
         if refused is not None:
             return refused
+        if self.models_status is not None:
+            return self._error(self.models_status, "fake model list failure")
         data = [{"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"} for m in self.models]
         return web.json_response({"object": "list", "data": data})
 

@@ -254,3 +254,32 @@ async def test_admins_change_everyones_defaults_and_others_cannot(
     refused = await submit(slack, bob_view_id, forged, user="U0BOB", scope="workspace", model="gpt-4.1")
     assert refused.payload["response_action"] == "errors" and "scope" in refused.payload["errors"]
     assert await app.db.workspace_settings() == {"model": "gpt-5.5-mini"}
+
+
+async def test_without_available_models_the_window_offers_the_servers_chat_models(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot(OPENAI_MODEL="gpt-5.5")
+    await slack.wait_for(lambda: len(app.models.available()) > 1, message="the model list was not asked for")
+    _, view = await open_settings(slack)
+    model = blocks_of(view)["model"]["element"]
+    # The fake lists gpt-5.5, gpt-5.5-mini, gpt-image-2 and test-model: the picture model is not for chat.
+    assert [o["value"] for o in model["options"]] == ["gpt-5.5", "gpt-5.5-mini", "test-model"]
+    assert any(r.path == "/v1/models" and r.headers["Authorization"] == "Bearer sk-test" for r in openai.requests)
+
+
+async def test_when_the_server_cannot_list_models_the_default_is_offered_and_choices_stay(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    openai.models_status = 500
+    app = await start_bot(OPENAI_MODEL="gpt-5.5", OPENAI_MAX_RETRIES="0")
+    await app.db.save_user_settings("U0ALICE", {"model": "gpt-5.5-mini"})  # chosen while the list was known
+    await openai.wait_for(lambda: any(r.path == "/v1/models" for r in openai.requests))  # refused or not yet: alike
+    _, view = await open_settings(slack)
+    model = blocks_of(view)["model"]["element"]
+    assert [o["value"] for o in model["options"]] == ["gpt-5.5-mini", "gpt-5.5"]  # the choice, then the default
+    assert model["initial_option"]["value"] == "gpt-5.5-mini"
+
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "hello")
+    await wait_replies(slack, "D0ALICE", ts)
+    assert openai.responses_requests()[-1]["model"] == "gpt-5.5-mini"  # not dropped for an unknown list
