@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -48,6 +49,28 @@ READ_BYTES = 64 * 1024
 Deliver = Callable[[Message], "asyncio.Future[Any] | None"]
 
 
+# The end of a text that may be the start of a shortcode (":hourglass_flow…"), held back until
+# the rest arrives.
+_OPEN_SHORTCODE = re.compile(r":[a-z0-9_+-]{0,40}$")
+
+
+def with_emoji(text: str) -> str:
+    """Slack's shortcodes (`:warning:`, `:gear:`) as the characters a terminal can show."""
+    if ":" not in text:
+        return text
+    import emoji  # only the console pays for its tables (~0.05 s, some MB), not the Slack bot
+
+    return emoji.emojize(text, language="alias")
+
+
+def split_open_shortcode(text: str) -> tuple[str, str]:
+    """(what can be shown now, a trailing piece that may be half of a shortcode)."""
+    match = _OPEN_SHORTCODE.search(text)
+    if match is None:
+        return text, ""
+    return text[: match.start()], text[match.start():]
+
+
 def local_timezone() -> str:
     """The machine's IANA zone name (`TZ`, else where /etc/localtime points), else UTC."""
     candidates = [os.environ.get("TZ", "").removeprefix(":")]
@@ -69,7 +92,8 @@ class Terminal:
     """Where the console writes: the conversation on `out`, statuses on `err`.
 
     On a terminal (`in_place`) the status is one line rewritten in place and wiped before text;
-    elsewhere (a pipe, a log) each new status is a line of its own.
+    elsewhere (a pipe, a log) each new status is a line of its own. Shortcodes are shown as
+    emoji; a streamed piece that ends in what may be half of one waits for the next piece.
     """
 
     def __init__(self, out: TextIO, err: TextIO, in_place: bool | None = None) -> None:
@@ -78,34 +102,41 @@ class Terminal:
         self.in_place = _isatty(err) if in_place is None else in_place
         self._status = ""  # shown on err, not yet wiped (in place) / last printed (lines)
         self._line_open = False  # `out` has text after its last newline
+        self._held = ""  # the end of the streamed text, not shown yet (maybe half a shortcode)
 
     def write(self, text: str) -> None:
         """Conversation text as it comes (a streamed delta: no newline added)."""
+        ready, self._held = split_open_shortcode(self._held + text)
+        self._show(ready)
+
+    def _show(self, text: str) -> None:
         if not text:
             return
         self.clear_status()
-        self.out.write(text)
+        self.out.write(with_emoji(text))
         self.out.flush()
         self._line_open = not text.endswith("\n")
 
     def line(self, text: str) -> None:
         """A whole line of conversation (a notice, a saved file), on a fresh line."""
         self.end_line()
-        self.write(text + "\n")
+        self._show(text + "\n")
 
     def end_line(self) -> None:
         """End the text written so far with a newline, if it has none."""
+        held, self._held = self._held, ""
+        self._show(held)
         if self._line_open:
-            self.write("\n")
+            self._show("\n")
 
     def status(self, text: str) -> None:
         if text == self._status:
             return
         self._status = text
         if self.in_place:
-            self.err.write(f"\r\033[K· {text}")
+            self.err.write(f"\r\033[K· {with_emoji(text)}")
         else:
-            self.err.write(f"· {text}\n")
+            self.err.write(f"· {with_emoji(text)}\n")
         self.err.flush()
 
     def clear_status(self) -> None:
@@ -117,7 +148,7 @@ class Terminal:
     def note(self, text: str) -> None:
         """A remark of the console itself (not the bot's), on stderr."""
         self.clear_status()
-        self.err.write(f"{text}\n")
+        self.err.write(f"{with_emoji(text)}\n")
         self.err.flush()
 
     def prompt(self) -> None:

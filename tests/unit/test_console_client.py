@@ -39,6 +39,22 @@ async def test_a_streamed_answer_is_printed_delta_by_delta_then_a_newline() -> N
     assert outcome.message_ids == ["1.000001"]
 
 
+async def test_shortcodes_are_shown_as_emoji_even_when_a_stream_splits_one() -> None:
+    term, out, err = terminal()
+    reply = ConsoleReply(term, live=True)
+    await reply.start(":hourglass_flowing_sand: Thinking…")
+    seen = []
+    for delta in ("Done :white_check", "_mark: at 10:", "30 :no_such_code:", " ok:"):
+        await reply.append(delta)
+        seen.append(out.getvalue())
+    await reply.fail(":warning: I couldn't read a.pdf.")
+
+    assert seen[0] == "Done "  # the half shortcode waits for its end
+    assert seen[1] == "Done ✅ at 10"
+    assert out.getvalue() == "Done ✅ at 10:30 :no_such_code: ok:\n⚠️ I couldn't read a.pdf.\n"
+    assert err.getvalue() == "· ⏳ Thinking…\n"
+
+
 async def test_progress_shows_until_text_arrives_then_the_text_is_the_progress() -> None:
     term, out, err = terminal()
     reply = ConsoleReply(term, live=True)
@@ -74,7 +90,7 @@ async def test_a_failure_keeps_the_partial_text_and_puts_the_notice_on_its_own_l
     await reply.fail(":warning: I couldn't reach OpenAI.")
     await reply.fail("a second ending is ignored")
 
-    assert out.getvalue() == "The answer is\n:warning: I couldn't reach OpenAI.\n"
+    assert out.getvalue() == "The answer is\n⚠️ I couldn't reach OpenAI.\n"
 
 
 async def test_a_failure_before_any_text_prints_only_the_notice() -> None:
@@ -83,7 +99,7 @@ async def test_a_failure_before_any_text_prints_only_the_notice() -> None:
     await reply.start("Thinking…")
     await reply.fail(":warning: OpenAI is rate-limiting requests right now.")
 
-    assert out.getvalue() == ":warning: OpenAI is rate-limiting requests right now.\n"
+    assert out.getvalue() == "⚠️ OpenAI is rate-limiting requests right now.\n"
     assert "Thinking" in err.getvalue()
 
 
