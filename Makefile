@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install clean fake-workspace console
+.PHONY: run test bench install clean fake-workspace console demo
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ bench: $(STAMP)
 
 fake-workspace: $(STAMP)
 	$(BIN)/python -m tests.fakes
+
+demo: $(STAMP)
+	$(BIN)/python -m tests.fakes --bot
 
 clean:
 	rm -rf $(VENV) .pytest_cache

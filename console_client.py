@@ -52,6 +52,7 @@ Deliver = Callable[[Message], "asyncio.Future[Any] | None"]
 # The end of a text that may be the start of a shortcode (":hourglass_flow…"), held back until
 # the rest arrives.
 _OPEN_SHORTCODE = re.compile(r":[a-z0-9_+-]{0,40}$")
+_CLOSED_SHORTCODE = re.compile(r":[a-z0-9_+-]{1,40}:$")
 
 
 def with_emoji(text: str) -> str:
@@ -66,8 +67,8 @@ def with_emoji(text: str) -> str:
 def split_open_shortcode(text: str) -> tuple[str, str]:
     """(what can be shown now, a trailing piece that may be half of a shortcode)."""
     match = _OPEN_SHORTCODE.search(text)
-    if match is None:
-        return text, ""
+    if match is None or (match.group() == ":" and _CLOSED_SHORTCODE.search(text)):
+        return text, ""  # nothing open, or the colon closes one (":wave:")
     return text[: match.start()], text[match.start():]
 
 

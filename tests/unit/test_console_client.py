@@ -44,14 +44,15 @@ async def test_shortcodes_are_shown_as_emoji_even_when_a_stream_splits_one() -> 
     reply = ConsoleReply(term, live=True)
     await reply.start(":hourglass_flowing_sand: Thinking…")
     seen = []
-    for delta in ("Done :white_check", "_mark: at 10:", "30 :no_such_code:", " ok:"):
+    for delta in ("Done :white_check", "_mark: at 10:", "30 :no_such_code:", " ok:", " :wav", "e:", "!"):
         await reply.append(delta)
         seen.append(out.getvalue())
     await reply.fail(":warning: I couldn't read a.pdf.")
 
     assert seen[0] == "Done "  # the half shortcode waits for its end
     assert seen[1] == "Done ✅ at 10"
-    assert out.getvalue() == "Done ✅ at 10:30 :no_such_code: ok:\n⚠️ I couldn't read a.pdf.\n"
+    assert seen[5] == "Done ✅ at 10:30 :no_such_code: ok: 👋"  # a closing colon shows it at once
+    assert out.getvalue() == "Done ✅ at 10:30 :no_such_code: ok: 👋!\n⚠️ I couldn't read a.pdf.\n"
     assert err.getvalue() == "· ⏳ Thinking…\n"
 
 
