@@ -7,6 +7,7 @@ out of here is what lets the processor be tested and reused without Slack.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import Enum
@@ -52,6 +53,8 @@ class Message:
     is_direct: bool = False
     # Written by someone of another organization than the bot's own (a shared channel).
     external: bool = False
+    # When the platform handed it over (monotonic seconds), for the time-to-first-text metric.
+    received_at: float = field(default_factory=time.monotonic, compare=False)
 
     @property
     def conversation_key(self) -> str:

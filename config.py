@@ -65,6 +65,9 @@ class Config:
     recovery_window_minutes: float = 10.0
     stats_interval_seconds: float = 60.0
     health_port: int = 0
+    # Prometheus metrics at http://METRICS_HOST:METRICS_PORT/metrics (0: off).
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
     # The Slack, OpenAI and HTTP libraries' level (their DEBUG lines print URLs, headers and
     # payloads); never more verbose than log_level (log_redaction.library_level).
@@ -357,6 +360,8 @@ def load_config(
         thread_queue_size=r.number("THREAD_QUEUE_SIZE", Config.thread_queue_size, 1, 100, int),
         stats_interval_seconds=r.number("STATS_INTERVAL_SECONDS", Config.stats_interval_seconds, 0.1, 86400),
         health_port=r.number("HEALTH_PORT", Config.health_port, 0, 65535, int),
+        metrics_port=r.number("METRICS_PORT", Config.metrics_port, 0, 65535, int),
+        metrics_host=r.text("METRICS_HOST", Config.metrics_host),
         recovery_window_minutes=r.number("RECOVERY_WINDOW_MINUTES", Config.recovery_window_minutes, 0, 7 * 24 * 60),
         shutdown_grace_seconds=r.number("SHUTDOWN_GRACE_SECONDS", Config.shutdown_grace_seconds, 0, 600),
         log_level=r.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
@@ -415,6 +420,8 @@ def load_config(
     )
     if config.retention_days and config.retention_days * 86400 <= config.thread_idle_seconds:
         r.problems.append("RETENTION_DAYS must be longer than THREAD_IDLE_SECONDS (or 0 to keep everything)")
+    if config.metrics_port and config.metrics_port == config.health_port:
+        r.problems.append("METRICS_PORT must differ from HEALTH_PORT (each is served on its own port)")
     if config.openai_context_window and config.openai_context_window <= config.openai_max_output_tokens:
         r.problems.append("OPENAI_CONTEXT_WINDOW must be larger than OPENAI_MAX_OUTPUT_TOKENS")
     if r.problems:

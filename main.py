@@ -32,7 +32,7 @@ from image_url_handler import ImageFetcher
 from log_redaction import LIBRARY_LOGGERS, LibraryLevelFilter, RedactingFormatter, library_level
 from message_processor import MessageProcessor
 from message_processor.settings_store import SettingsStore
-from observability import serve_health
+from observability import Stats, serve_health, serve_metrics
 from openai_client import OpenAIClient
 from openai_client.models import ModelCatalog
 from slack_client import SlackBot, SlackStartError
@@ -68,6 +68,8 @@ class AssistantApp:
         # The models the settings window offers: AVAILABLE_MODELS, else the server's own list.
         self.models = ModelCatalog(config.openai_model, config.available_models, self.ai.model_ids)
         self.settings = SettingsStore(config, self.db, self.models)
+        # Every number an operator sees (/metrics, the stats line, /health), one registry per app.
+        self.stats = Stats()
         # The front end: Slack, or the terminal.
         self.client: BaseClient
         if console:
@@ -77,6 +79,7 @@ class AssistantApp:
                 config, deliver=self._deliver, is_active_thread=self._is_active_thread,
                 settings_source=self.settings, record_feedback=self._record_feedback,
                 stop_turn=self._stop_turn, tool_groups=lambda: tuple(self.mcp.status()) if self.mcp else (),
+                on_api_error=self.stats.slack_error, on_rate_limited=self.stats.slack_rate_limited,
             )
         documents = DocumentParser(
             Limits(max_pages=config.max_document_pages, max_chars=config.max_document_chars),
@@ -92,7 +95,7 @@ class AssistantApp:
             self.mcp = McpServers.from_config(config)
         self.processor = MessageProcessor(
             config, self.client, self.ai, self.db, self.threads, self.settings, documents, images,
-            default_tools(config, self.ai, local=self.mcp.tools if self.mcp else tuple),
+            default_tools(config, self.ai, local=self.mcp.tools if self.mcp else tuple), self.stats,
         )
         self.data_care = DataCare(
             self.db, config.backup_path, config.backup_keep, config.backup_interval_hours * 3600,
@@ -101,6 +104,7 @@ class AssistantApp:
         # Owns the background jobs: restarted when they fail, cancelled in stop().
         self.supervisor = Supervisor()
         self._health: web.AppRunner | None = None
+        self._metrics: web.AppRunner | None = None
         self._closed = False
 
     @property
@@ -153,6 +157,8 @@ class AssistantApp:
             jobs["retention"] = self.data_care.run_retention
         for name, factory in jobs.items():
             self.supervisor.start(name, factory)
+        if self.config.metrics_port:
+            self._metrics = await serve_metrics(self.config.metrics_host, self.config.metrics_port, stats)
         if self.config.health_port:
             self._health = await serve_health(
                 self.config.health_port, stats, self.client.socket_connected, self.supervisor
@@ -166,9 +172,10 @@ class AssistantApp:
         await self.supervisor.stop()
         if self.mcp is not None:
             await self.mcp.stop()  # after the answers: no tool call loses its session midway
-        if self._health is not None:
-            await self._health.cleanup()
-            self._health = None
+        for runner in (self._health, self._metrics):
+            if runner is not None:
+                await runner.cleanup()
+        self._health = self._metrics = None
         await self.client.close()
         await self.ai.close()
         await self.db.close()

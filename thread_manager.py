@@ -107,6 +107,11 @@ class ThreadManager:
             state = self._states[key] = ThreadState(key, last_activity=self._clock())
         return state
 
+    def queue_depths(self) -> tuple[int, int]:
+        """(messages waiting in all threads' lines, the longest line), for the metrics."""
+        depths = [state.waiting for state in self._states.values() if state.line]
+        return sum(depths), max(depths, default=0)
+
     def is_busy(self, key: str) -> bool:
         state = self._states.get(key)
         return state is not None and state.busy

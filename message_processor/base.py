@@ -32,6 +32,7 @@ from message_processor.utilities import (
 )
 from observability import Stats
 from openai_client import ModelError, OpenAIClient
+from openai_client.events import ErrorKind
 from settings import Settings
 from thread_manager import ThreadManager, ThreadState, Ticket
 from tools.registry import ToolRegistry, default_tools
@@ -56,6 +57,7 @@ class MessageProcessor(TextHandlerMixin):
         documents: DocumentParser,
         image_fetcher: ImageFetcher,
         tools: ToolRegistry | None = None,
+        stats: Stats | None = None,
     ) -> None:
         self.config = config
         # The model's tools; a processor built without a registry gets the built-in ones.
@@ -84,7 +86,19 @@ class MessageProcessor(TextHandlerMixin):
         self._answering: dict[str, tuple[asyncio.Task[None], str]] = {}
         self._stopping: set[asyncio.Task[None]] = set()
         self.access = AccessPolicy.from_config(config)
-        self.stats = Stats()
+        self.stats = stats or Stats()
+        self.stats.gauge("assistant_answers_in_flight", "Messages being answered or waiting to be.",
+                         lambda: len(self._tasks))
+        self.stats.gauge("assistant_model_calls_in_flight", "Model calls running now.",
+                         lambda: self.model_slots.in_flight)
+        self.stats.gauge("assistant_model_calls_waiting", "Answers waiting for a free model call slot.",
+                         lambda: self.model_slots.waiting)
+        self.stats.gauge("assistant_person_line_waiting", "Answers waiting behind the same person's others.",
+                         lambda: self.person_lines.total_waiting)
+        self.stats.gauge("assistant_thread_queued", "Messages waiting for their busy thread, in all threads.",
+                         lambda: self.threads.queue_depths()[0])
+        self.stats.gauge("assistant_thread_queue_depth_max", "The longest line of messages waiting for one thread.",
+                         lambda: self.threads.queue_depths()[1])
 
     def submit(self, message: Message, recovered: bool = False) -> asyncio.Task[None]:
         """Start answering in the background; the task is tracked until it ends (for shutdown).
@@ -222,7 +236,7 @@ class MessageProcessor(TextHandlerMixin):
             log.info("%s: %s is not admitted here", message.conversation_key, message.user_id)
             if self.notices.should_say("refused", message.user_id, message.channel_id, message.thread_id):
                 await self.client.send_message(message.channel_id, message.thread_id, notice)
-            self.stats.record("rejected", 0.0)
+            self.stats.record("refused", 0.0)
 
     async def _wait_in_line(
         self, message: Message, settings: Settings
@@ -312,13 +326,14 @@ class MessageProcessor(TextHandlerMixin):
                     key, self.config.turn_timeout_seconds,
                 )
                 await self._tell(reply, turn_timeout_notice(self.config.turn_timeout_seconds))
-                return "failed"
+                return "timed_out"
             log.warning(
                 "%s: model call failed after %.1f s (timeout setting %g s): %s",
                 key, time.monotonic() - started, self.config.openai_timeout_seconds, exc,
             )
             await self._tell(reply, error_notice(exc, self.config.openai_timeout_seconds))
-            return "failed"
+            timed_out = isinstance(exc, TimeoutError) or exc.kind is ErrorKind.TIMEOUT
+            return "timed_out" if timed_out else "failed"
         except Exception:
             log.exception("%s: unexpected error while answering", key)
             await self._tell(reply, UNEXPECTED_NOTICE)
@@ -374,7 +389,7 @@ class MessageProcessor(TextHandlerMixin):
     async def record_feedback(self, channel_id: str, message_ts: str, user_id: str, value: str) -> None:
         """A thumbs up/down on an answer: stored with what produced it, counted in the stats."""
         await self.db.record_feedback(channel_id, message_ts, user_id, value)
-        self.stats.feedback[value] += 1
+        self.stats.feedback(value)
         log.info("feedback %s on %s:%s from %s", value, channel_id, message_ts, user_id)
 
     def gauges(self) -> tuple[int, int]:

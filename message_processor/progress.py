@@ -64,6 +64,7 @@ class ModelSlots:
     def __init__(self, limit: int) -> None:
         self._slots = asyncio.Semaphore(limit)
         self.waiting = 0
+        self.in_flight = 0
 
     @asynccontextmanager
     async def slot(self, reply: ReplyStream) -> AsyncIterator[None]:
@@ -86,7 +87,9 @@ class ModelSlots:
                     deadline.reschedule(due + loop.time() - paused_at)
         else:
             await self._slots.acquire()
+        self.in_flight += 1
         try:
             yield
         finally:
+            self.in_flight -= 1
             self._slots.release()

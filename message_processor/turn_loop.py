@@ -38,6 +38,7 @@ from openai_client import (
 )
 from openai_client.events import ErrorKind
 from database import GENERATED_IMAGE_PREFIX, Database, StoredImage
+from observability import Stats
 from tools.base import OutputFile, Tool, ToolCall, ToolContext, ToolResult, bounded
 from tools.registry import ToolRegistry
 
@@ -81,6 +82,7 @@ class TurnLoopMixin:
     db: Database
     client: BaseClient
     tools: ToolRegistry
+    stats: Stats
 
     if TYPE_CHECKING:  # from UsageMixin
         async def record_usage(
@@ -147,6 +149,8 @@ class TurnLoopMixin:
                 if not parts:
                     if live:
                         await progress.stop()  # the text itself shows progress from now on
+                    if not lead:  # the turn's first text (a later round's starts with a new paragraph)
+                        self.stats.first_text(time.monotonic() - message.received_at)
                     if lead:
                         parts.append(lead)
                         await reply.append(lead)
@@ -247,6 +251,7 @@ class TurnLoopMixin:
                                      [StoredImage(file.name, file.mimetype, file.data)])
 
     async def _record_call(self, message: Message, tool: str, outcome: str, started: float) -> None:
+        self.stats.tool_call(tool, outcome)
         duration_ms = int((time.monotonic() - started) * 1000)
         await asyncio.shield(self.db.record_tool_call(
             message.user_id, message.channel_id, message.thread_id, tool, outcome, duration_ms

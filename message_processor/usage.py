@@ -5,10 +5,12 @@ from __future__ import annotations
 from base_client import Message
 from database import Database
 from message_processor.fair_share import BudgetLedger, Reservation
+from observability import Stats
 
 
 class UsageMixin:
     db: Database
+    stats: Stats
     budget: BudgetLedger | None
     reservations: dict[tuple[str, str], Reservation]
 
@@ -23,6 +25,7 @@ class UsageMixin:
     ) -> None:
         """Tokens as the API reported them, for the person's usage and budget (the answer's
         reservation settles by what was spent)."""
+        self.stats.tokens(model, kind, input_tokens, output_tokens)
         await self.db.record_usage(
             message.user_id, message.channel_id, message.thread_id, model, kind, input_tokens, output_tokens
         )

@@ -26,7 +26,7 @@ from slack_client.event_handlers.settings import SettingsMixin
 from slack_client.messaging import MessagingMixin
 from slack_client.pacing import ChannelPacer
 from slack_client.utilities import UtilitiesMixin
-from slack_client.web import SlackWebClient
+from slack_client.web import OnError, OnRateLimited, SlackWebClient
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ class SlackBot(
         record_feedback: Callable[[str, str, str, str], Awaitable[None]],
         stop_turn: Callable[[str, str, str], bool] = lambda channel, thread, user: False,
         tool_groups: Callable[[], tuple[str, ...]] = tuple,
+        on_api_error: OnError | None = None,
+        on_rate_limited: OnRateLimited | None = None,
     ) -> None:
         self.config = config
         self.tool_groups = tool_groups
@@ -65,7 +67,7 @@ class SlackBot(
         self._handler: AsyncSocketModeHandler | None = None
         self.web = SlackWebClient(
             token=config.slack_bot_token, unfurl=config.slack_unfurl,
-            base_url=config.slack_api_url,
+            base_url=config.slack_api_url, on_error=on_api_error, on_rate_limited=on_rate_limited,
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(max_retry_count=3),
                 # Honours Retry-After: a rate-limited update is delayed, never dropped.
@@ -75,7 +77,7 @@ class SlackBot(
         # Streamed replies handle 429s themselves, with a pace shared per channel (pacing.py).
         self.reply_web = SlackWebClient(
             token=config.slack_bot_token, unfurl=config.slack_unfurl,
-            base_url=config.slack_api_url,
+            base_url=config.slack_api_url, on_error=on_api_error, on_rate_limited=on_rate_limited,
             retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=3)],
         )
         self.pacer = ChannelPacer(config.stream_update_seconds)

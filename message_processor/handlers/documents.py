@@ -19,6 +19,7 @@ from database import StoredImage
 from document_handler import DocumentError, DocumentParser, kind_of
 from message_processor.handlers.code_files import DataFile
 from message_processor.handlers.vision import VisionMixin
+from observability import Stats
 from tools.code_interpreter import is_data_file
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class DocumentsMixin(VisionMixin):
     config: Config
     client: BaseClient
     documents: DocumentParser
+    stats: Stats
 
     async def read_attachments(self, message: Message, reply: ReplyStream) -> Attachments:
         """The message's files, read. At most `MAX_FILES_PER_MESSAGE` files are downloaded;
@@ -95,16 +97,23 @@ class DocumentsMixin(VisionMixin):
     ) -> tuple[str, list[StoredImage]]:
         """The document's text block, and the page images of a scanned PDF; a data file's
         bytes also go to `data_files` (even when its text can't be read)."""
-        readable = kind_of(attachment.name, attachment.mimetype) is not None
+        kind = kind_of(attachment.name, attachment.mimetype)
         data_file = is_data_file(attachment.name)
-        if not readable and not data_file:
+        if kind is None and not data_file:
+            self.stats.document_parse("other", "unsupported")
             raise DocumentError("I can't read this kind of file yet (PDF, Word and text files work)")
         data = await self.download(attachment, limit, reply, f"Reading {attachment.name}…")
         if data_file:
             data_files.append(DataFile(attachment.name, attachment.mimetype or "application/octet-stream", data))
-        if not readable:
+        if kind is None:
+            self.stats.document_parse("other", "unsupported")
             raise DocumentError("I can't read this kind of file as text yet (PDF, Word and text files work)")
-        extracted = await self.documents.parse(attachment.name, attachment.mimetype, data)
+        try:
+            extracted = await self.documents.parse(attachment.name, attachment.mimetype, data)
+        except DocumentError:
+            self.stats.document_parse(kind, "unreadable")
+            raise
+        self.stats.document_parse(kind, "ok")
         pages: list[StoredImage] = []
         if extracted.images:  # megabytes of base64: decoded off the loop
             pages = await asyncio.to_thread(page_images, attachment.name, extracted.images)

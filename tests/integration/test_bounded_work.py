@@ -184,7 +184,7 @@ async def test_a_hung_download_ends_at_the_turn_deadline_and_frees_the_thread(
 
     assert "This answer took longer than 1.5 seconds in all" in text
     assert "send your message again" in text
-    assert await app.db.message_status("D0ALICE", root) == "failed"
+    assert await app.db.message_status("D0ALICE", root) == "timed_out"
     assert openai.responses_requests() == []
 
     follow_up = await slack.user_says("U0ALICE", "D0ALICE", "are you still there?", thread_ts=root)

@@ -203,7 +203,7 @@ async def test_the_turn_deadline_cancels_a_tool_that_hangs_and_frees_the_thread(
     await app.processor.wait_idle()
     assert orders.cancelled == 1
     assert [r["outcome"] for r in await app.db.tool_calls("D0ALICE", ts)] == ["cancelled"]
-    assert await app.db.message_status("D0ALICE", ts) == "failed"
+    assert await app.db.message_status("D0ALICE", ts) == "timed_out"
     orders.hang = None
     openai.script(Reply(text="Next one."))
     again = await slack.user_says("U0ALICE", "D0ALICE", "and now?", thread_ts=ts)

@@ -99,3 +99,11 @@ def test_the_turn_deadline_may_not_be_shorter_than_the_model_call() -> None:
     problems = caught.value.problems
     assert any(p.startswith("TURN_TIMEOUT_SECONDS=60 must be at least OPENAI_TIMEOUT_SECONDS (120)") for p in problems)
     assert any(p.startswith("MAX_FILES_PER_MESSAGE=0 is out of range") for p in problems)
+
+
+def test_metrics_and_health_need_ports_of_their_own() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config({**VALID, "METRICS_PORT": "9100", "HEALTH_PORT": "9100"})
+    assert any("METRICS_PORT must differ from HEALTH_PORT" in p for p in raised.value.problems)
+    config = load_config({**VALID, "METRICS_PORT": "9100", "METRICS_HOST": "0.0.0.0"})
+    assert (config.metrics_port, config.metrics_host) == (9100, "0.0.0.0")
