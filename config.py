@@ -51,7 +51,8 @@ class Config:
     openai_image_model: str = "gpt-image-2"
     openai_timeout_seconds: float = 305.0
     openai_max_retries: int = 2
-    max_concurrent_requests: int = 100
+    # The ceiling of the adaptive model-call limit (the SDK's HTTP pool holds 1000 connections).
+    max_concurrent_requests: int = 1000
     max_concurrent_per_person: int = 3
     max_tool_rounds: int = 8
     openai_max_output_tokens: int = 8192

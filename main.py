@@ -64,6 +64,8 @@ class AssistantApp:
             timeout=config.openai_timeout_seconds,
             max_retries=config.openai_max_retries,
             api_style=config.openai_api_style,
+            # The model-call limit follows every answer's status and rate-limit headers.
+            on_response=lambda status, headers: self.processor.model_slots.observe(status, headers),
         )
         # The models the settings window offers: AVAILABLE_MODELS, else the server's own list.
         self.models = ModelCatalog(config.openai_model, config.available_models, self.ai.model_ids)

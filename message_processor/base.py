@@ -15,7 +15,7 @@ from image_url_handler import ImageFetcher
 from message_processor.budget import budget_notice, day_start, estimate_tokens
 from message_processor.fair_share import BudgetLedger, NoticePacer, PersonLines, PersonTicket, Reservation
 from message_processor.handlers.text import TextHandlerMixin
-from message_processor.progress import ModelSlots, turn_deadline
+from message_processor.model_slots import AdaptiveLimit, ModelSlots, turn_deadline
 from message_processor.settings_store import SettingsStore
 from message_processor.utilities import (
     BUSY_NOTICE,
@@ -73,7 +73,8 @@ class MessageProcessor(TextHandlerMixin):
         self._tasks: set[asyncio.Task[None]] = set()
         # People known to be welcomed already: no database write per answer for them.
         self._welcomed: set[str] = set()
-        self.model_slots = ModelSlots(config.max_concurrent_requests)
+        # Follows the provider (429s, rate-limit headers) under MAX_CONCURRENT_REQUESTS.
+        self.model_slots = ModelSlots(AdaptiveLimit(config.max_concurrent_requests))
         self.person_lines = PersonLines(config.max_concurrent_per_person)
         self.notices = NoticePacer(NOTICE_WINDOW_SECONDS, time.monotonic)
         self.budget: BudgetLedger | None = (
@@ -93,6 +94,8 @@ class MessageProcessor(TextHandlerMixin):
                          lambda: self.model_slots.in_flight)
         self.stats.gauge("assistant_model_calls_waiting", "Answers waiting for a free model call slot.",
                          lambda: self.model_slots.waiting)
+        self.stats.gauge("assistant_model_call_limit", "How many model calls may run at once now (adapts to the provider).",
+                         lambda: self.model_slots.limit.current)
         self.stats.gauge("assistant_person_line_waiting", "Answers waiting behind the same person's others.",
                          lambda: self.person_lines.total_waiting)
         self.stats.gauge("assistant_thread_queued", "Messages waiting for their busy thread, in all threads.",

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from base_client import BaseClient, Message, ReplyStream
+from message_processor.model_slots import turn_deadline
 from message_processor.progress import ProgressIndicator
 from openai_client import (
     Citation,
@@ -51,6 +52,35 @@ log = logging.getLogger(__name__)
 # A round may ask for at most this many calls; the rest are answered "too many" (a prompt-injected
 # document must not turn one message into fifty pictures or fifty calls to the team's systems).
 MAX_CALLS_PER_ROUND = 8
+# A round refused for the provider's rate limits is asked again at most this often, waiting
+# what the refusal asks (Retry-After) or a doubling backoff, and only while the turn's deadline
+# leaves this much time for the round itself.
+MAX_RATE_LIMIT_RETRIES = 12
+MAX_BACKOFF_SECONDS = 20.0
+MAX_RETRY_AFTER_SECONDS = 60.0
+ROUND_TIME_NEEDED_SECONDS = 5.0
+RATE_LIMITED_STATUS = "The model is busy right now; asking again…"
+
+
+def retry_wait(exc: ModelError, attempt: int, time_left: float | None) -> float | None:
+    """Seconds to wait before asking again after `exc`, or None: not a rate limit, or no time."""
+    if exc.kind is not ErrorKind.RATE_LIMIT:
+        return None
+    wait = exc.retry_after if exc.retry_after is not None else min(2.0 ** attempt, MAX_BACKOFF_SECONDS)
+    if wait > MAX_RETRY_AFTER_SECONDS:
+        return None  # the provider says "much later" (a spent quota window): tell the person now
+    if time_left is not None and wait + ROUND_TIME_NEEDED_SECONDS > time_left:
+        return None
+    return max(wait, 0.05)
+
+
+def time_left() -> float | None:
+    """Seconds until this turn's deadline (None outside a turn, or while it is paused)."""
+    deadline = turn_deadline.get()
+    when = deadline.when() if deadline is not None else None
+    return None if when is None else when - asyncio.get_running_loop().time()
+
+
 LAST_ROUND_NOTE = (
     "\n\nYou have used tools as many times as one answer allows. Answer now with what you have, "
     "and say what you could not find out."
@@ -109,15 +139,8 @@ class TurnLoopMixin:
                 tool_choice="none" if last and declared else None,
                 instructions=request.instructions + (LAST_ROUND_NOTE if last else ""),
             )
-            try:
-                lead = "\n\n" if "".join(said).strip() else ""  # a new round's text: a new paragraph
-                result = await asyncio.wait_for(
-                    self._model_round(message, this, reply, progress, live, lead), self.config.openai_timeout_seconds
-                )
-            except ModelError as exc:
-                if exc.usage is not None:  # a failed call costs what the API says it did
-                    await self.record_usage(message, request.model, "answer", *exc.usage)
-                raise
+            lead = "\n\n" if "".join(said).strip() else ""  # a new round's text: a new paragraph
+            result = await self._round_until_admitted(message, this, reply, progress, live, lead)
             usage = result.completed
             await self.record_usage(message, request.model, "answer", usage.input_tokens, usage.output_tokens)
             said.append(result.text)
@@ -134,17 +157,46 @@ class TurnLoopMixin:
                       for c, r in zip(result.calls, outputs)]
         raise AssertionError("unreachable: the last round always returns")
 
+    async def _round_until_admitted(
+        self, message: Message, request: ModelRequest, reply: ReplyStream, progress: ProgressIndicator,
+        live: bool, lead: str,
+    ) -> _Round:
+        """A round, asked again while the provider refuses it for its rate limits before any of
+        it was shown: a 429 storm slows the answer down instead of failing it, for as long as
+        the turn's deadline leaves time (the concurrency limit is cut meanwhile, model_slots.py)."""
+        for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
+            shown: list[bool] = []
+            try:
+                return await asyncio.wait_for(
+                    self._model_round(message, request, reply, progress, live, lead, shown),
+                    self.config.openai_timeout_seconds,
+                )
+            except ModelError as exc:
+                if exc.usage is not None:  # a failed call costs what the API says it did
+                    await self.record_usage(message, request.model, "answer", *exc.usage)
+                wait = None if shown or attempt == MAX_RATE_LIMIT_RETRIES else retry_wait(exc, attempt, time_left())
+                if wait is None:
+                    raise
+                log.info("%s: rate-limited by the provider; asking again in %.1f s", message.conversation_key, wait)
+                await progress.progress_text(RATE_LIMITED_STATUS)
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable: the last attempt raises or returns")
+
     async def _model_round(
         self, message: Message, request: ModelRequest, reply: ReplyStream, progress: ProgressIndicator,
-        live: bool, lead: str = "",
+        live: bool, lead: str = "", shown: list[bool] | None = None,
     ) -> _Round:
         """One model call: text to the reply as it comes (after `lead`), hosted steps shown,
-        calls collected."""
+        calls collected. `shown` gets an entry once anything of the round was shown or asked for
+        (it can no longer be asked again as if nothing happened)."""
         parts: list[str] = []
         calls: list[FunctionCall] = []
         said: list[dict[str, Any]] = []
         hosted: dict[str, float] = {}  # hosted steps running: id → when they began
+        shown = [] if shown is None else shown
         async for event in self.ai.stream(request):
+            if not shown:
+                shown.append(True)
             if isinstance(event, TextDelta):
                 if not parts:
                     if live:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any, AsyncIterator
 
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
 from openai_client import chat_completions, responses
 from openai_client.events import (
@@ -20,6 +21,9 @@ from openai_client.events import (
 )
 
 log = logging.getLogger(__name__)
+
+# The calls that answer people (what the concurrency limit is about).
+MODEL_CALL_PATHS = ("/responses", "/chat/completions")
 
 
 def classify(exc: openai.OpenAIError) -> ModelError:
@@ -46,7 +50,19 @@ def classify(exc: openai.OpenAIError) -> ModelError:
         kind = ErrorKind.SERVER
     else:
         kind = ErrorKind.FAILED
-    return ModelError(kind, detail, status)
+    return ModelError(kind, detail, status, retry_after=_retry_after(exc))
+
+
+def _retry_after(exc: openai.OpenAIError) -> float | None:
+    """The seconds a refusal asks to wait (`retry-after-ms` or `retry-after`), if it says."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return float(headers[name]) * scale
+        except (KeyError, ValueError, TypeError):
+            continue
+    return None
 
 
 def _size(count: int) -> str:
@@ -64,16 +80,24 @@ class OpenAIClient:
 
     def __init__(
         self, api_key: str, base_url: str | None, timeout: float, max_retries: int,
-        api_style: str = "responses",
+        api_style: str = "responses", on_response: Callable[[int, Mapping[str, str]], None] | None = None,
     ) -> None:
         # "chat_completions": /v1/chat/completions only (Ollama, vLLM, LM Studio, Azure
         # deployments), translated in chat_completions.py; anything else: the Responses API.
         self.api_style = api_style
         # The SDK timeout is a backstop for a stalled socket; asyncio.wait_for in the processor
-        # is what bounds a whole answer.
+        # is what bounds a whole answer. `on_response` sees every model call's HTTP answer,
+        # retries included (status and headers: the concurrency limit follows them).
+        self._on_response = on_response
+        http_client = DefaultAsyncHttpxClient(event_hooks={"response": [self._observe]}) if on_response else None
         self._client = AsyncOpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
+            http_client=http_client,
         )
+
+    async def _observe(self, response: Any) -> None:
+        if self._on_response is not None and response.request.url.path.endswith(MODEL_CALL_PATHS):
+            self._on_response(response.status_code, response.headers)
 
     @property
     def chat_style(self) -> bool:

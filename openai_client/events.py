@@ -113,7 +113,7 @@ class ModelError(Exception):
 
     def __init__(
         self, kind: ErrorKind, detail: str, status: int | None = None,
-        usage: tuple[int, int] | None = None,
+        usage: tuple[int, int] | None = None, retry_after: float | None = None,
     ) -> None:
         super().__init__(f"{kind.value}: {detail}")
         self.kind = kind
@@ -121,3 +121,5 @@ class ModelError(Exception):
         self.status = status
         # (input, output) tokens the API reported for the failed call, if it said.
         self.usage = usage
+        # Seconds the provider asked to wait before trying again (a 429's Retry-After).
+        self.retry_after = retry_after

@@ -14,7 +14,8 @@ from message_processor.handlers.code_files import CodeFiles, CodeFilesMixin
 from message_processor.handlers.documents import DocumentsMixin
 from message_processor.handlers.image_edit import ImageEditMixin
 from message_processor.handlers.vision import image_budget, image_parts, newest_within
-from message_processor.progress import ModelSlots, ProgressIndicator
+from message_processor.model_slots import ModelSlots
+from message_processor.progress import ProgressIndicator
 from message_processor.thread_management import ThreadContextMixin
 from message_processor.turn_loop import TurnLoopMixin
 from message_processor.usage import UsageMixin

@@ -286,6 +286,8 @@ class FakeOpenAI(LoopbackServer):
         self.files: dict[str, tuple[dict[str, Any], bytes]] = {}
         self.upload_status: int | None = None  # set: uploads answer with this HTTP error
         self.models_status: int | None = None  # set: GET /v1/models answers with this HTTP error
+        # Extra headers on every streamed model answer (e.g. x-ratelimit-remaining-requests).
+        self.headers: dict[str, str] = {}
         self._upload_ids = itertools.count(1)
         # Encrypted reasoning the fake handed out (a request may send back only these).
         self.reasoning_issued: set[str] = set()
@@ -477,7 +479,8 @@ class FakeOpenAI(LoopbackServer):
                 self.in_flight_by[label] -= 1
 
     async def _sse(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                               **self.headers})
         await response.prepare(request)
         request[_SSE] = response
         return response

@@ -100,7 +100,8 @@ async def test_a_burst_into_a_busy_thread_queues_exactly_the_limit_in_order(
 @pytest.mark.parametrize(
     ("reply", "expected"),
     [
-        (Reply(status=429, error_message="Rate limit reached"), "rate-limiting"),
+        # Asks to wait longer than the turn has left: said at once (shorter ones are asked again).
+        (Reply(status=429, error_message="Rate limit reached", retry_after=3600), "rate-limiting"),
         (Reply(status=500), "internal error"),
         (Reply(status=401, error_message="bad key"), "API key"),
         (Reply(status=400, error_message="maximum context length exceeded"), "too long"),

@@ -99,7 +99,7 @@ async def test_a_stream_that_ends_without_a_finish_is_a_connection_error(
     slack: FakeSlack, openai: FakeOpenAI, start_bot
 ):
     await start_bot(**CHAT)
-    openai.script(Reply(text="half an answ", finish_reason=None), Reply(status=429))
+    openai.script(Reply(text="half an answ", finish_reason=None), Reply(status=429, retry_after=3600))  # "much later": told at once
     ts = await slack.user_says("U0ALICE", "D0ALICE", "hello")
     [text] = await wait_replies(slack, "D0ALICE", ts)
     assert text.endswith(error_notice(ModelError(ErrorKind.CONNECTION, "x"), 1))

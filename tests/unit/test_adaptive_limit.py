@@ -107,3 +107,15 @@ async def test_a_cancelled_waiter_leaves_the_line() -> None:
     release.set()
     await holder
     assert slots.in_flight == 0
+
+
+def test_a_rate_limited_round_waits_what_it_is_asked_or_backs_off_within_the_deadline() -> None:
+    from message_processor.turn_loop import retry_wait
+    from openai_client.events import ErrorKind, ModelError
+
+    limited = ModelError(ErrorKind.RATE_LIMIT, "slow down")
+    assert [retry_wait(limited, n, None) for n in range(6)] == [1, 2, 4, 8, 16, 20]  # doubling, capped
+    assert retry_wait(ModelError(ErrorKind.RATE_LIMIT, "x", retry_after=0.3), 0, 60) == 0.3
+    assert retry_wait(ModelError(ErrorKind.RATE_LIMIT, "x", retry_after=3600), 0, None) is None  # much later
+    assert retry_wait(limited, 3, 10.0) is None  # 8 s of waiting and a round do not fit in 10 s
+    assert retry_wait(ModelError(ErrorKind.SERVER, "500"), 0, 60) is None  # only rate limits

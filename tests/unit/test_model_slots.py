@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from base_client import ReplyOutcome, ReplyStream
-from message_processor.progress import ModelSlots, turn_deadline
+from message_processor.model_slots import AdaptiveLimit, ModelSlots, turn_deadline
 
 
 class StatusOnly(ReplyStream):
@@ -31,7 +31,7 @@ class StatusOnly(ReplyStream):
 
 
 async def test_the_deadline_is_paused_while_waiting_for_a_slot_and_resumed_after() -> None:
-    slots, reply = ModelSlots(1), StatusOnly()
+    slots, reply = ModelSlots(AdaptiveLimit(1)), StatusOnly()
     taken, free = asyncio.Event(), asyncio.Event()
 
     async def busy() -> None:
@@ -65,7 +65,7 @@ async def test_the_deadline_is_paused_while_waiting_for_a_slot_and_resumed_after
 
 
 async def test_a_free_slot_leaves_the_deadline_alone() -> None:
-    slots = ModelSlots(1)
+    slots = ModelSlots(AdaptiveLimit(1))
     async with asyncio.timeout(3600) as deadline:
         token = turn_deadline.set(deadline)
         due = deadline.when()
