@@ -15,7 +15,7 @@ from base_client import (
     ReplyStream,
 )
 from database import StoredImage
-from document_handler import DocumentError, DocumentParser, kind_of
+from document_handler import UNSUPPORTED_REASON, DocumentError, DocumentParser, kind_of
 from message_processor.handlers.vision import VisionMixin
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class DocumentsMixin(VisionMixin):
     ) -> tuple[str, list[StoredImage]]:
         """The document's text block, and the page images of a scanned PDF."""
         if kind_of(attachment.name, attachment.mimetype) is None:
-            raise DocumentError("I can't read this kind of file yet (PDF, Word and text files work)")
+            raise DocumentError(UNSUPPORTED_REASON)
         data = await self.download(attachment, limit, reply, f"Reading {attachment.name}…")
         extracted = await self.documents.parse(attachment.name, attachment.mimetype, data)
         pages: list[StoredImage] = []
