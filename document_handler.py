@@ -94,6 +94,8 @@ MAX_SHEETS = 20
 MAX_SHEET_ROWS = 500
 MAX_SHEET_COLUMNS = 100
 MAX_SHEET_CELLS = 20_000
+# Reading a sheet stops after this many rows, empty ones included (styled empty rows cost time too).
+MAX_SHEET_SCAN_ROWS = 100_000
 # One cell's text past this is cut, so a cell holding an essay cannot crowd out the table.
 MAX_CELL_CHARS = 1000
 # The CSV delimiter is guessed from this much of the start of the file (the sniffer is slow).
@@ -374,6 +376,11 @@ def _read_table(rows: Iterator[Sequence[object]]) -> _Table:
     table = _Table([])
     cells = 0
     for number, row in enumerate(rows, start=1):
+        if number > MAX_SHEET_SCAN_ROWS:
+            table.stopped_at = number
+            break
+        if row.count(None) + row.count("") == len(row):  # an empty row, at C speed
+            continue
         if len(row) > MAX_SHEET_COLUMNS and any(cell_text(value) for value in row[MAX_SHEET_COLUMNS:]):
             table.columns_cut = True
         texts = [cell_text(value) for value in row[:MAX_SHEET_COLUMNS]]
@@ -409,6 +416,7 @@ def _xlsx(data: bytes, limits: Limits) -> Extracted:
     """Every sheet by name as a table, cached formula results rather than formulas."""
     _check_zip(data, "Excel workbook")
     from openpyxl import load_workbook
+    from openpyxl.chartsheet import Chartsheet
     from openpyxl.utils.exceptions import InvalidFileException
 
     damaged = "the file is damaged or is not a real Excel workbook"
@@ -420,23 +428,27 @@ def _xlsx(data: bytes, limits: Limits) -> Extracted:
         raise DocumentError(damaged) from exc
     sections = []
     truncated = False
-    has_values = False
+    empty = 0
     try:
         names = workbook.sheetnames
         for number, name in enumerate(names[:MAX_SHEETS], start=1):
             sheet = workbook[name]
-            state = "" if getattr(sheet, "sheet_state", "visible") == "visible" else f" ({sheet.sheet_state})"
+            state = "" if sheet.sheet_state == "visible" else f" ({sheet.sheet_state})"
             heading = f"--- sheet {number}: {name}{state} ---"
-            if not hasattr(sheet, "iter_rows"):  # a chart sheet
+            if isinstance(sheet, Chartsheet):
                 sections.append(f"{heading}\n(a chart, not read)")
                 continue
             declared = sheet.max_row  # from the sheet's own <dimension>, which may be wrong:
             sheet.reset_dimensions()  # read what is there, not what the header claims
             table = _read_table(sheet.iter_rows(max_col=MAX_SHEET_COLUMNS + 1, values_only=True))
             if not table.rows:
-                sections.append(f"{heading}\n(empty)")
+                if table.stopped_at is not None:
+                    truncated = True
+                    sections.append(f"{heading}\n(no values in its first {MAX_SHEET_SCAN_ROWS:,} rows; the rest was not read)")
+                else:
+                    empty += 1
+                    sections.append(f"{heading}\n(empty)")
                 continue
-            has_values = True
             more = None
             if table.stopped_at is not None and declared and declared >= table.stopped_at:
                 more = declared - table.stopped_at + 1
@@ -446,7 +458,7 @@ def _xlsx(data: bytes, limits: Limits) -> Extracted:
         raise DocumentError(damaged) from exc
     finally:
         workbook.close()
-    if not has_values and not any(section.endswith("(a chart, not read)") for section in sections):
+    if empty == len(names):
         raise DocumentError("its sheets are all empty")
     if len(names) > MAX_SHEETS:
         truncated = True
@@ -475,12 +487,15 @@ def _csv(name: str, mimetype: str, data: bytes, limits: Limits) -> Extracted:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if tab else _delimiter(text))
     try:
         table = _read_table(reader)
-        more = None
-        if table.stopped_at is not None:  # the C parser counts the rest quickly
-            more = 1 + sum(1 for row in reader if any(field.strip() for field in row))
     except csv.Error as exc:  # e.g. an unclosed quote swallowing the file
         log.warning("not well-formed CSV (%s): read as text", exc)
         return _cap(text, limits)
+    more = None
+    if table.stopped_at is not None:  # the C parser counts the rest quickly
+        try:
+            more = 1 + sum(1 for row in reader if any(field.strip() for field in row))
+        except csv.Error as exc:  # past what is shown: the note just gives no count
+            log.warning("CSV not well-formed after row %d (%s): the rows left out are not counted", table.stopped_at, exc)
     if not table.rows:
         return Extracted("")
     extracted = _cap("\n".join(_table_lines(table, name, more)), limits)
@@ -710,6 +725,11 @@ def html_text(html: str, max_chars: int) -> str:
         if parser.size > max_chars:
             break
     else:
+        # What is still buffered is trailing text, or markup never closed: an unclosed comment
+        # or tag, which close() would hand over as text though a browser shows none of it.
+        end = parser.rawdata.find("<")
+        if end >= 0:
+            parser.rawdata = parser.rawdata[:end]
         parser.close()
     return parser.text()
 
