@@ -16,7 +16,7 @@ from base_client import (
     ReplyStream,
 )
 from database import StoredImage
-from document_handler import DocumentError, DocumentParser, kind_of
+from document_handler import UNSUPPORTED_REASON, DocumentError, DocumentParser, kind_of
 from message_processor.handlers.code_files import DataFile
 from message_processor.handlers.vision import VisionMixin
 from observability import Stats
@@ -96,18 +96,14 @@ class DocumentsMixin(VisionMixin):
         self, attachment: Attachment, limit: int, reply: ReplyStream, data_files: list[DataFile]
     ) -> tuple[str, list[StoredImage]]:
         """The document's text block, and the page images of a scanned PDF; a data file's
-        bytes also go to `data_files` (even when its text can't be read)."""
+        bytes also go to `data_files`, for the code interpreter."""
         kind = kind_of(attachment.name, attachment.mimetype)
-        data_file = is_data_file(attachment.name)
-        if kind is None and not data_file:
-            self.stats.document_parse("other", "unsupported")
-            raise DocumentError("I can't read this kind of file yet (PDF, Word and text files work)")
-        data = await self.download(attachment, limit, reply, f"Reading {attachment.name}…")
-        if data_file:
-            data_files.append(DataFile(attachment.name, attachment.mimetype or "application/octet-stream", data))
         if kind is None:
             self.stats.document_parse("other", "unsupported")
-            raise DocumentError("I can't read this kind of file as text yet (PDF, Word and text files work)")
+            raise DocumentError(UNSUPPORTED_REASON)
+        data = await self.download(attachment, limit, reply, f"Reading {attachment.name}…")
+        if is_data_file(attachment.name):
+            data_files.append(DataFile(attachment.name, attachment.mimetype or "application/octet-stream", data))
         try:
             extracted = await self.documents.parse(attachment.name, attachment.mimetype, data)
         except DocumentError:

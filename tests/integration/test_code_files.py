@@ -81,5 +81,5 @@ async def test_without_the_code_interpreter_no_file_leaves_for_the_provider(
     await wait_replies(slack, "D0ALICE", ts)
     await app.processor.wait_idle()
     assert openai.uploads() == []
-    assert "month,total" in openai.responses_requests()[0]["input"][0]["content"]  # read as text, as before
+    assert "| month | total |" in openai.responses_requests()[0]["input"][0]["content"]  # read as a table, as before
     assert "code_interpreter" not in openai.declared_tools(openai.responses_requests()[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 import document_handler
 from document_handler import DocumentParser, Limits, worker_cpu_seconds, worker_result
+from tests.documents import make_ccitt_scan, make_pptx, make_xlsx
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads the worker's /proc entries"
@@ -78,3 +80,67 @@ async def test_the_worker_has_no_secrets_and_runs_under_its_limits(monkeypatch: 
     # And it still did its work: a real parse, read back the way the parser reads it.
     result = worker_result("notes.txt", process.returncode, out, err)
     assert result.text.startswith("quarterly notes\nquarterly notes") and result.truncated
+
+
+@pytest.mark.parametrize(
+    ("name", "mimetype", "make", "expected"),
+    [
+        ("budget.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+         lambda: make_xlsx({"Budget": [["Project", "Cost"], ["Falcon", 0.1]]}, formulas={"Budget": ("B3", "=B2*3", 0.30000000000000004)}),
+         "--- sheet 1: Budget ---\n| Project | Cost |\n| --- | --- |\n| Falcon | 0.1 |\n|  | 0.3 |"),
+        ("launch.pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+         make_pptx, "--- slide 2: Risks ---\nSupplier delay\nBudget overrun\nNotes: Mention the backup supplier in Lisbon"),
+        ("signed.pdf", "application/pdf", lambda: make_ccitt_scan(pages=2),
+         "[A scanned document of 2 pages without text; 2 page image(s) are attached.]"),
+    ],
+)
+async def test_the_new_readers_work_in_the_sandboxed_worker(name: str, mimetype: str, make, expected: str) -> None:
+    """openpyxl, python-pptx and pdfium, imported and run in the worker under its limits."""
+    result = await DocumentParser(Limits(), timeout=60).parse(name, mimetype, make())
+    assert expected in result.text
+    if name.endswith(".pdf"):
+        assert [mimetype for mimetype, _ in result.images] == ["image/png", "image/png"]
+
+
+# Run as a user the kernel holds to RLIMIT_NPROC (root is exempt): every module is imported
+# by a first parse (the user may not be able to read the interpreter's files), then the
+# limits are set, a thread is shown not to start, and the scan is rendered again.
+UNPRIVILEGED_RENDER = """
+import json, os, resource, threading  # resource: for _confine, after the user can no longer read it
+import document_handler
+from tests.documents import make_ccitt_scan
+data = make_ccitt_scan(pages=2)
+document_handler.extract("scan.pdf", "application/pdf", data, document_handler.Limits())
+if os.getuid() == 0:
+    try:
+        os.setgid(65534)
+        os.setuid(65534)
+    except PermissionError:  # root without CAP_SETUID (some containers)
+        print(json.dumps({"skip": "cannot drop to an unprivileged user"}))
+        raise SystemExit(0)
+document_handler._confine(30)
+try:
+    threading.Thread(target=lambda: None).start()
+    thread = "started"
+except RuntimeError:
+    thread = "refused"
+result = document_handler.extract("scan.pdf", "application/pdf", data, document_handler.Limits())
+print(json.dumps({"thread": thread, "images": [m for m, _ in result.images], "text": result.text}))
+"""
+
+
+async def test_pdfium_renders_with_no_thread_or_process_allowed() -> None:
+    root = Path(__file__).resolve().parents[2]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", UNPRIVILEGED_RENDER, cwd=root,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=document_handler.worker_environment(os.environ),
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode(errors="replace")[-2000:]
+    result = json.loads(out)
+    if "skip" in result:
+        pytest.skip(result["skip"])
+    assert result["thread"] == "refused"  # RLIMIT_NPROC 0 binds this process
+    assert result["images"] == ["image/png", "image/png"]
+    assert "scanned document of 2 pages" in result["text"]

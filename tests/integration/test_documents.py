@@ -4,13 +4,31 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from tests.documents import make_docx, make_pdf, make_scanned_pdf, make_zip_bomb
+import base64
+import datetime
+import io
+
+from PIL import Image
+
+from tests.documents import (
+    encrypt_office,
+    make_ccitt_scan,
+    make_docx,
+    make_eml,
+    make_pdf,
+    make_pptx,
+    make_scanned_pdf,
+    make_xlsx,
+    make_zip_bomb,
+)
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.helpers import wait_replies
 
 PDF = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
 
 
 async def test_pdf_and_docx_text_reach_the_model_and_stay_for_follow_ups(
@@ -48,6 +66,8 @@ async def test_unreadable_files_get_specific_replies_while_the_question_is_answe
         slack.add_file("bomb.docx", make_zip_bomb(), DOCX),
         slack.add_file("huge.csv", b"a,b\n" * 300_000, "text/csv"),
         slack.add_file("ok.txt", b"the readable one", "text/plain"),
+        slack.add_file("locked.xlsx", encrypt_office(make_xlsx({"S": [["x"]]})), XLSX),
+        slack.add_file("talk.key", b"a Keynote file", "application/x-iwork-keynote-sffkey"),
     ]
     ts = await slack.user_says("U0ALICE", "D0ALICE", "what can you read?", files=files)
 
@@ -58,6 +78,9 @@ async def test_unreadable_files_get_specific_replies_while_the_question_is_answe
     assert "I couldn't read broken.pdf: the file is damaged" in text
     assert "I couldn't read bomb.docx: it would expand to an unreasonable size" in text
     assert "I couldn't read huge.csv: it is 1.1 MB, over the 1 MB limit." in text
+    assert "I couldn't read locked.xlsx: it is password-protected." in text
+    assert ("I couldn't read talk.key: I can't read this kind of file yet (PDF, Word (.docx), Excel (.xlsx, .xlsm), "
+            "PowerPoint (.pptx), CSV and TSV, web pages (.html), e-mails (.eml) and text files work).") in text
     assert "the readable one" in openai.responses_requests()[0]["input"][0]["content"]
     huge = files[3]["id"]
     assert all(file_id != huge for file_id, _ in slack.downloads)  # refused before downloading
@@ -173,3 +196,57 @@ async def test_the_bot_token_never_goes_to_a_host_that_is_not_slack(
     assert seen == []  # not even a request without the token
     for name in ("notes.txt", "port.txt", "plain.txt", "odd.txt"):
         assert f"I couldn't read {name}: its link is not Slack's file server, so I did not download it" in text
+
+
+async def test_a_workbook_a_deck_and_an_email_reach_the_model_and_stay_for_follow_ups(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot()
+    book = make_xlsx(
+        {"Budget": [["Project", "Cost", "Due"], ["Falcon", 0.1, datetime.date(2026, 3, 31)], ["Heron", 0.2, None]],
+         "Notes": []},
+        formulas={"Budget": ("B4", "=B2+B3", 0.30000000000000004)},
+    )
+    files = [
+        slack.add_file("budget.xlsx", book, XLSX),
+        slack.add_file("launch.pptx", make_pptx(), PPTX),
+        slack.add_file("thread.eml", make_eml(), "message/rfc822"),
+    ]
+    root = await slack.user_says("U0ALICE", "D0ALICE", "summarise all three", files=files)
+    await wait_replies(slack, "D0ALICE", root, timeout=20)
+    await app.processor.wait_idle()
+
+    [turn] = openai.responses_requests()[0]["input"]
+    content = turn["content"]
+    assert "=== DOCUMENT: budget.xlsx ===\n--- sheet 1: Budget ---\n| Project | Cost | Due |\n| --- | --- | --- |" in content
+    assert "| Falcon | 0.1 | 2026-03-31 |\n| Heron | 0.2 |  |\n|  | 0.3 |  |" in content  # the cached sum
+    assert "--- sheet 2: Notes ---\n(empty)" in content
+    assert "--- slide 2: Risks ---\nSupplier delay\nBudget overrun\nNotes: Mention the backup supplier in Lisbon" in content
+    assert "Owner | Task\nDana | Ship v2" in content
+    assert "Subject: Falcon budget, v2" in content and "Attachments: budget.pdf (application/pdf, 2 KB)" in content
+    assert "SECRET-ATTACHMENT-CONTENT" not in content
+
+    await slack.user_says("U0ALICE", "D0ALICE", "who is in Lisbon?", thread_ts=root)
+    await wait_replies(slack, "D0ALICE", root, count=2)
+    follow_up = openai.responses_requests()[1]["input"][0]["content"]
+    assert "Mention the backup supplier in Lisbon" in follow_up and "| Falcon | 0.1 |" in follow_up
+
+
+async def test_a_one_bit_fax_scan_reaches_the_model_as_a_rendered_page(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    await start_bot()
+    scan = slack.add_file("signed.pdf", make_ccitt_scan(pages=1), PDF)  # CCITT G4, 1 bit per pixel
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "is it signed?", files=[scan])
+
+    [text] = await wait_replies(slack, "D0ALICE", ts, timeout=20)
+
+    assert text.startswith("You said: Alice: is it signed?")
+    [turn] = openai.responses_requests()[0]["input"]
+    parts = turn["content"]
+    assert "scanned document of 1 pages" in parts[0]["text"]
+    [image] = [p for p in parts if p["type"] == "input_image"]
+    assert image["image_url"].startswith("data:image/png;base64,")
+    page = Image.open(io.BytesIO(base64.b64decode(image["image_url"].split(",", 1)[1])))
+    assert page.size == (1237, 1600)
+    assert 0 < page.convert("L").histogram()[0] < page.width * page.height  # black ink on white
