@@ -21,28 +21,12 @@ from bench.harness import ROOT, BotSpec, RunResult, Scenario, log_tail, run_bot
 
 #: Bolt's default listener pool in `slack_bolt.App` (see bench/sync_bot.py): answers at once.
 SYNC_PARALLELISM = 5
-#: This bot's MAX_CONCURRENT_REQUESTS default (config.py).
-DEFAULT_MODEL_CALLS = 100
 DOC = ROOT / "docs" / "performance.md"
 
 MINIMAL = BotSpec("minimal bot", "bench/minimal_bot.py")
 SYNC = BotSpec("sync bot", "bench/sync_bot.py", parallelism=SYNC_PARALLELISM)
-
-
-def this_bot(conversations: int) -> BotSpec:
-    """main.py at its defaults, but with room for every conversation's model call at once.
-
-    The default cap (100 model calls) guards OpenAI's rate limits; neither other bot has such a
-    guard, so with more conversations than that the comparison would measure the cap.
-    """
-    if conversations <= DEFAULT_MODEL_CALLS:
-        return BotSpec("this bot", "main.py")
-    return BotSpec(f"this bot (MAX_CONCURRENT_REQUESTS={conversations})", "main.py",
-                   {"MAX_CONCURRENT_REQUESTS": str(conversations)})
-
-
-THIS_BOT_DEFAULTS = BotSpec(f"this bot (all defaults: MAX_CONCURRENT_REQUESTS={DEFAULT_MODEL_CALLS})",
-                            "main.py", parallelism=DEFAULT_MODEL_CALLS)
+#: main.py with every setting at its default (the model-call limit adapts, up to 1000).
+THIS_BOT = BotSpec("this bot (defaults)", "main.py")
 
 
 @dataclass(frozen=True)
@@ -58,12 +42,10 @@ class Job:
 def plan(args: argparse.Namespace) -> list[Job]:
     """Quick runs first, the minutes-long sync bot last, so a broken bot shows up early."""
     main = Scenario(args.conversations, args.spread, args.latency, args.stream_seconds)
-    jobs = [Job("main", "ours", this_bot(main.conversations), main), Job("main", "minimal", MINIMAL, main)]
-    if main.conversations > DEFAULT_MODEL_CALLS:
-        jobs.append(Job("main", "ours-defaults", THIS_BOT_DEFAULTS, main))
+    jobs = [Job("main", "ours", THIS_BOT, main), Job("main", "minimal", MINIMAL, main)]
     if args.rss_conversations:
         large = Scenario(args.rss_conversations, args.spread, args.rss_latency, args.stream_seconds)
-        jobs += [Job("large", "ours", this_bot(large.conversations), large), Job("large", "minimal", MINIMAL, large)]
+        jobs += [Job("large", "ours", THIS_BOT, large), Job("large", "minimal", MINIMAL, large)]
     if not args.skip_sync:
         jobs.append(Job("main", "sync", SYNC, main))
     return jobs
@@ -89,12 +71,12 @@ def pick(done: list[tuple[Job, RunResult]], group: str, role: str) -> RunResult 
 
 def render(done: list[tuple[Job, RunResult]], args: argparse.Namespace) -> report.Report:
     """Arrange the results the way the report shows them."""
-    order = ("ours", "ours-defaults", "minimal", "sync")
+    order = ("ours", "minimal", "sync")
     main = sorted((x for x in done if x[0].group == "main"), key=lambda x: order.index(x[0].role))
     return report.Report(
         main=[r for _, r in main],
         large=[r for j, r in done if j.group == "large"],
-        ours=pick(done, "main", "ours"), ours_defaults=pick(done, "main", "ours-defaults"),
+        ours=pick(done, "main", "ours"),
         minimal=pick(done, "main", "minimal"), sync=pick(done, "main", "sync"),
         ours_large=pick(done, "large", "ours"), minimal_large=pick(done, "large", "minimal"),
         sync_parallelism=SYNC_PARALLELISM, skipped_sync=args.skip_sync,

@@ -65,6 +65,18 @@ def _retry_after(exc: openai.OpenAIError) -> float | None:
     return None
 
 
+def _untransformed(params: dict[str, Any], bulky: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(typed parameters, `extra_body`): the conversation and the tools go as they are.
+
+    They are already in the wire format (built by responses.py / chat_completions.py), and the
+    SDK's parameter transform walks every nested dict of them against its TypedDicts: with a
+    tool's JSON schema that is ~2.5 ms of the loop's CPU per request, more than the rest of the
+    request costs. `extra_body` is sent unchanged, merged into the same JSON body.
+    """
+    body = {name: params.pop(name) for name in bulky if name in params}
+    return params, body
+
+
 def _size(count: int) -> str:
     """Bytes as people read them: 20 kB, 3.4 MB."""
     return f"{count / 1048576:.1f} MB" if count >= 1048576 else f"{max(count // 1024, 1)} kB"
@@ -172,7 +184,9 @@ class OpenAIClient:
     async def _stream_chat(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         reader = chat_completions.ChunkReader()
         try:
-            stream = await self._client.chat.completions.create(**chat_completions.request_params(request))
+            # `messages` stays typed: the SDK insists on it (and a chat's messages are flat).
+            params, body = _untransformed(chat_completions.request_params(request), ("tools",))
+            stream = await self._client.chat.completions.create(**params, extra_body=body)
             async with stream:
                 async for chunk in stream:
                     for event in reader.read(chunk):
@@ -189,7 +203,8 @@ class OpenAIClient:
     async def _stream_responses(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         reader = responses.EventReader()
         try:
-            stream = await self._client.responses.create(**responses.request_params(request))
+            params, body = _untransformed(responses.request_params(request), ("input", "tools"))
+            stream = await self._client.responses.create(**params, extra_body=body)
             async with stream:
                 async for event in stream:
                     for converted in reader.read(event):

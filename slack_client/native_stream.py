@@ -66,7 +66,9 @@ class NativeReply(ReplyStream):
         self._make_fallback = fallback
         self._fallback: SlackReply | None = None
         self._status = ""
-        self._status_set = False
+        # A status is showing: set, and no reply of ours in the thread since (Slack clears it
+        # by itself when the app's reply lands, so only a status set after that needs clearing).
+        self._status_shown = False
         self._safe = SafeMarkdown()
         self._text = ""  # the answer so far, as it is safe to show (Markdown, only grows)
         self._sent = 0  # how much of it is in streamed messages
@@ -92,7 +94,7 @@ class NativeReply(ReplyStream):
             self._fallback = self._make_fallback()
             await self._fallback.start(status)
             return
-        self._status_set = True
+        self._status_shown = True
         self._flusher.start()
 
     async def progress(self, status: str) -> None:
@@ -161,7 +163,8 @@ class NativeReply(ReplyStream):
                 channel=self._channel, thread_ts=self._thread_ts, text=text, metadata=reply_metadata(kind),
             ))
             ids.append(response["ts"])
-        if self._status_set:
+            self._status_shown = False
+        if self._status_shown:
             await self._set_status("")
         return ReplyOutcome(ids)
 
@@ -204,6 +207,7 @@ class NativeReply(ReplyStream):
             self._stream_ts = response["ts"]
             self._stream_from = self._sent
             self._message_ids.append(response["ts"])
+            self._status_shown = False  # the reply landed: Slack cleared the status
         else:
             await self._calls.call(land, partial(
                 self._client.chat_appendStream, channel=self._channel, ts=self._stream_ts, **content,
@@ -255,3 +259,5 @@ class NativeReply(ReplyStream):
             ))
         except SlackApiError as exc:
             log.info("could not set the assistant status in %s: %s", self._channel, _error(exc))
+            return
+        self._status_shown = bool(status)

@@ -106,6 +106,8 @@ class FakeSlack(LoopbackServer):
         self._silent: set[int] = set()
         self._sockets: list[tuple[web.WebSocketResponse, asyncio.BaseTransport | None]] = []
         self._faults: dict[str, list[_Fault]] = {}
+        # (channel, thread_ts) -> the assistant status shown there (setStatus; a bot reply clears it).
+        self.assistant_status: dict[tuple[str, str], str] = {}
         self._latency: dict[str, float] = {}
         self._ts = itertools.count(100)
         self._ids = itertools.count(1)
@@ -493,6 +495,8 @@ class FakeSlack(LoopbackServer):
                                    "bot_id": self.bot_id, "text": text}
         if p.get("thread_ts"):
             message["thread_ts"] = p["thread_ts"]
+            # As Slack does: the app's reply in a thread clears the assistant status shown there.
+            self.assistant_status.pop((p.get("channel", ""), p["thread_ts"]), None)
         for key in ("metadata", "blocks"):
             if p.get(key):
                 message[key] = p[key]
@@ -590,7 +594,19 @@ class FakeSlack(LoopbackServer):
     def _ok(self, p: dict[str, Any]) -> dict[str, Any]:
         return {}
 
-    _m_assistant_threads_setStatus = _m_assistant_threads_setTitle = _ok
+    def _m_assistant_threads_setStatus(self, p: dict[str, Any]) -> dict[str, Any]:
+        key = (p.get("channel_id", ""), p.get("thread_ts", ""))
+        if p.get("status"):
+            self.assistant_status[key] = p["status"]
+        else:
+            self.assistant_status.pop(key, None)
+        return {}
+
+    def status_shown(self, channel: str, thread_ts: str) -> str:
+        """The assistant status people see in a thread now ("" when none)."""
+        return self.assistant_status.get((channel, thread_ts), "")
+
+    _m_assistant_threads_setTitle = _ok
     _m_assistant_threads_setSuggestedPrompts = _ok
 
     def _store_view(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ async def test_an_answer_streams_natively_under_the_assistant_status(
     first = slack.calls_to("assistant.threads.setStatus")[0].params
     assert (first["channel_id"], first["thread_ts"], first["status"]) == ("D0ALICE", ts, "Thinking…")
     assert len(first["loading_messages"]) >= 2
-    await slack.wait_for(lambda: statuses(slack)[-1] == "", message="the status was not cleared")
+    await slack.wait_for(lambda: slack.status_shown("D0ALICE", ts) == "", message="the status was not cleared")
     [start] = slack.calls_to("chat.startStream")
     assert start.params["thread_ts"] == ts
     assert (start.params["recipient_team_id"], start.params["recipient_user_id"]) == (slack.team_id, "U0ALICE")
@@ -59,7 +59,7 @@ async def test_a_channel_that_cannot_stream_gets_an_edited_answer(
     [answer] = [m for m in slack.bot_messages("C0GENERAL", ts) if kind(m) == "answer"]
     assert answer["blocks"][-1]["type"] == "context_actions"  # feedback in the edited answer too
     assert slack.calls_to("chat.update")
-    await slack.wait_for(lambda: statuses(slack)[-1] == "", message="the status was not cleared")
+    await slack.wait_for(lambda: slack.status_shown("C0GENERAL", ts) == "", message="the status was not cleared")
 
 
 async def test_without_the_assistant_status_the_placeholder_is_edited(
@@ -91,7 +91,7 @@ async def test_a_stream_that_expires_mid_answer_ends_with_the_full_text_by_chat_
     final = slack.calls_to("chat.update")[-1].params
     assert final["ts"] == stream_ts and final["text"] == words
     assert start.params["thread_ts"] == ts
-    await slack.wait_for(lambda: statuses(slack)[-1] == "", message="the status was not cleared")
+    await slack.wait_for(lambda: slack.status_shown("D0ALICE", ts) == "", message="the status was not cleared")
 
 
 async def test_a_reply_longer_than_one_stream_rolls_over_into_a_new_message(
@@ -120,6 +120,6 @@ async def test_the_status_is_cleared_after_a_model_timeout(slack: FakeSlack, ope
     [notice] = await wait_replies(slack, "D0ALICE", ts)
 
     assert "didn't finish answering within 0.5 seconds" in notice
-    await slack.wait_for(lambda: statuses(slack)[-1] == "", message="the status was not cleared")
+    await slack.wait_for(lambda: slack.status_shown("D0ALICE", ts) == "", message="the status was not cleared")
     assert statuses(slack)[0] == "Thinking…"
     assert not slack.calls_to("chat.startStream")
