@@ -55,7 +55,7 @@ class AssistantApp:
         self.console = console
         # Set by SIGTERM/SIGINT (see `run`), or by the console when its input ends.
         self.stop_requested = asyncio.Event()
-        self.db = Database(config.sqlite_path)
+        self.db = Database(config.database_url, pool_size=config.database_pool_size)
         self.threads = ThreadManager(idle_seconds=config.thread_idle_seconds)
         self.ai = OpenAIClient(
             api_key=config.openai_api_key,
@@ -144,6 +144,8 @@ class AssistantApp:
         }
         if self.data_care.backup_dir:
             jobs["backups"] = self.data_care.run_backups
+        elif self.db.engine == "postgresql" and self.config.backup_keep:
+            log.info("the bot takes no backups of a PostgreSQL database: use pg_dump (docs/operations.md)")
         if self.data_care.retention_days:
             jobs["retention"] = self.data_care.run_retention
         for name, factory in jobs.items():

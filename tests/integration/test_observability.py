@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -60,10 +59,10 @@ def test_p95_of_answer_times() -> None:
 
 
 async def test_a_background_job_that_keeps_failing_is_restarted_and_reported(
-    slack: FakeSlack, openai: FakeOpenAI, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    slack: FakeSlack, openai: FakeOpenAI, database_url: str, caplog: pytest.LogCaptureFixture
 ):
     port = free_port()
-    config = load_config(bot_env(slack, openai, tmp_path, HEALTH_PORT=str(port), STATS_INTERVAL_SECONDS="0.1"))
+    config = load_config(bot_env(slack, openai, database_url, HEALTH_PORT=str(port), STATS_INTERVAL_SECONDS="0.1"))
     app = create_app(config)
     app.supervisor = Supervisor(base_backoff=0.001, max_backoff=0.001)
 

@@ -47,9 +47,25 @@ def test_api_url_gets_a_trailing_slash_and_numbers_parse() -> None:
     assert config.thread_busy_policy == "queue"
 
 
-def test_only_sqlite_databases_for_now() -> None:
-    with pytest.raises(ConfigError, match="only sqlite"):
-        load_config({**VALID, "DATABASE_URL": "postgresql://db/bot"})
+def test_postgresql_urls_pick_postgresql_without_backups_by_the_bot() -> None:
+    for url in ("postgresql://bot:s3cret@db.internal:5432/bot", "postgres://bot@db/bot"):
+        config = load_config({**VALID, "DATABASE_URL": url, "DATABASE_POOL_SIZE": "4"})
+        assert (config.database_engine, config.database_pool_size) == ("postgresql", 4)
+        assert config.sqlite_path is None and config.backup_path is None  # pg_dump's job
+    assert "s3cret" in load_config({**VALID, "DATABASE_URL": "postgresql://bot:s3cret@db/bot"}).secrets
+    assert load_config(VALID).database_pool_size == 10 and load_config(VALID).database_engine == "sqlite"
+
+
+def test_database_problems_are_one_line_each_and_never_show_the_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({**VALID, "DATABASE_URL": "postgresql://bot:s3cret@db:99999/bot", "DATABASE_POOL_SIZE": "0"})
+    [url, pool] = caught.value.problems
+    assert url.startswith("DATABASE_URL='postgresql://bot:***@db:99999/bot' is not a valid PostgreSQL URL")
+    assert "s3cret" not in url
+    assert pool.startswith("DATABASE_POOL_SIZE=0 is out of range")
+    for url, problem in (("postgresql://db.internal", "names no database"), ("mysql://db/bot", "use sqlite:///")):
+        with pytest.raises(ConfigError, match=problem):
+            load_config({**VALID, "DATABASE_URL": url})
 
 
 def test_access_lists_budget_and_data_care() -> None:
