@@ -8,6 +8,7 @@ every problem at once instead of failing on the first.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 from urllib.parse import urlparse, urlsplit, urlunsplit
@@ -61,6 +62,8 @@ class Config:
     database_url: str = "sqlite:///data/bot.db"
     # PostgreSQL only: the most connections this process opens (asyncpg's pool).
     database_pool_size: int = 10
+    # This process's name in /health and the log ("" until load_config: `<hostname>:<pid>`).
+    instance_name: str = ""
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     thread_busy_policy: str = "reject"
     thread_queue_size: int = 3
@@ -279,6 +282,22 @@ class _Reader:
         return value
 
 
+def default_instance_name() -> str:
+    """`<hostname>:<pid>`: tells instances apart on one machine and across machines."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+MAX_INSTANCE_NAME = 100
+
+
+def _instance_name(r: _Reader) -> str:
+    name = r.text("INSTANCE_NAME", "") or default_instance_name()
+    if len(name) > MAX_INSTANCE_NAME or not name.isprintable():
+        r.problems.append(f"INSTANCE_NAME must be at most {MAX_INSTANCE_NAME} printable characters")
+        return default_instance_name()
+    return name
+
+
 def _without_password(url: str) -> str:
     try:
         parts = urlsplit(url)
@@ -392,6 +411,7 @@ def load_config(
         openai_context_window=r.number("OPENAI_CONTEXT_WINDOW", 0, 0, 100_000_000, int),
         database_url=r.database_url("DATABASE_URL", Config.database_url),
         database_pool_size=r.number("DATABASE_POOL_SIZE", Config.database_pool_size, 1, 1000, int),
+        instance_name=_instance_name(r),
         system_prompt=r.text("SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
         thread_busy_policy=r.choice("THREAD_BUSY_POLICY", Config.thread_busy_policy, ("reject", "queue")),
         thread_queue_size=r.number("THREAD_QUEUE_SIZE", Config.thread_queue_size, 1, 100, int),

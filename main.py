@@ -152,7 +152,8 @@ class AssistantApp:
             self.supervisor.start(name, factory)
         if self.config.health_port:
             self._health = await serve_health(
-                self.config.health_port, stats, self.client.socket_connected, self.supervisor
+                self.config.health_port, stats, self.client.socket_connected, self.supervisor,
+                instance=self.config.instance_name,
             )
 
     async def stop(self) -> None:
@@ -205,7 +206,7 @@ async def run(config: Config, console: bool = False) -> int:
         log.exception("start-up failed")
         await app.stop()
         return 1
-    log.info("ready")
+    log.info("ready (instance %s, %s database)", config.instance_name, app.db.engine)
     await stop.wait()
     await app.stop()
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 
 import aiohttp
@@ -42,6 +43,7 @@ async def test_stats_line_and_health_endpoint(
             assert response.status == 200
             body = await response.json()
         assert body["status"] == "ok" and body["socket_connected"] is True and body["answered"] == 1
+        assert body["instance"] == app.config.instance_name == f"{socket.gethostname()}:{os.getpid()}"
 
         await app.client.stop_receiving()  # the socket is down: a monitor must see it
         async with session.get(f"http://127.0.0.1:{port}/health") as response:

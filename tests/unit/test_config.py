@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 import pytest
 
 from config import ConfigError, load_config
@@ -45,6 +48,13 @@ def test_api_url_gets_a_trailing_slash_and_numbers_parse() -> None:
     assert config.slack_api_url == "http://127.0.0.1:9/api/"
     assert config.openai_timeout_seconds == 2.5
     assert config.thread_busy_policy == "queue"
+
+
+def test_the_instance_is_named_after_the_host_and_process_unless_set() -> None:
+    assert load_config(VALID).instance_name == f"{socket.gethostname()}:{os.getpid()}"
+    assert load_config({**VALID, "INSTANCE_NAME": "bot-eu-1"}).instance_name == "bot-eu-1"
+    with pytest.raises(ConfigError, match="INSTANCE_NAME must be at most 100 printable characters"):
+        load_config({**VALID, "INSTANCE_NAME": "x" * 101})
 
 
 def test_postgresql_urls_pick_postgresql_without_backups_by_the_bot() -> None:
