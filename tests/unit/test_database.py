@@ -182,6 +182,14 @@ async def test_migrations_run_once_and_a_newer_database_is_refused(database_url:
         await Database(path).open()
 
 
+async def test_an_unreachable_postgresql_database_is_one_clear_error_without_the_password(tmp_path: Path) -> None:
+    db = Database(f"postgresql://bot:s3cret@/bot?host={tmp_path}/no-server-here")
+    with pytest.raises(DatabaseError, match="cannot open the PostgreSQL database postgresql://bot@/bot") as caught:
+        await db.open()
+    assert "s3cret" not in str(caught.value)
+    await db.close()  # nothing was opened: closing is harmless
+
+
 async def test_a_message_is_claimed_once(db: Database) -> None:
     assert await db.claim_message("D1", "1.1", "1.1", "U1", "hi", "Ev1")
     assert not await db.claim_message("D1", "1.1", "1.1", "U1", "hi", "Ev2")  # same ts
