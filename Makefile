@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install clean fake-workspace console demo
+.PHONY: run test test-postgres bench install clean fake-workspace console demo
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ console: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The same suite on a throwaway PostgreSQL server (tests/postgres_server.py starts and removes it).
+test-postgres: $(STAMP)
+	$(BIN)/python -m tests.postgres_server -- $(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -8,14 +8,16 @@ every problem at once instead of failing on the first.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from settings import IMAGE_QUALITIES, IMAGE_SIZES, REASONING_EFFORTS, VERBOSITIES
 from mcp_config import McpConfigError, ServerConfig, load_mcp_config
 
 SETUP_HINT = "see .env.example and docs/slack-app-setup.md"
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 # "responses": the Responses API (OpenAI); "chat_completions": servers that only speak
 # /v1/chat/completions (Ollama, vLLM, LM Studio, Azure deployments).
 API_STYLES = ("responses", "chat_completions")
@@ -59,6 +61,10 @@ class Config:
     # 0 means "look the model up in token_counter's table, else a safe default".
     openai_context_window: int = 0
     database_url: str = "sqlite:///data/bot.db"
+    # PostgreSQL only: the most connections this process opens (asyncpg's pool).
+    database_pool_size: int = 10
+    # This process's name in /health and the log ("" until load_config: `<hostname>:<pid>`).
+    instance_name: str = ""
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     thread_busy_policy: str = "reject"
     thread_queue_size: int = 3
@@ -134,16 +140,25 @@ class Config:
     mcp_max_result_chars: int = 20_000
 
     @property
-    def sqlite_path(self) -> str:
-        """The file behind `DATABASE_URL` (`:memory:` allowed, for tests)."""
+    def database_engine(self) -> str:
+        """`sqlite` or `postgresql`, by `DATABASE_URL`'s scheme."""
+        return "postgresql" if self.database_url.startswith(POSTGRESQL_SCHEMES) else "sqlite"
+
+    @property
+    def sqlite_path(self) -> str | None:
+        """The file behind a `sqlite:///` `DATABASE_URL` (`:memory:` allowed, for tests); None for PostgreSQL."""
+        if self.database_engine != "sqlite":
+            return None
         return self.database_url.removeprefix("sqlite:///")
 
     @property
     def backup_path(self) -> str | None:
-        """Where backups go, or None when they are off (or the database is in memory)."""
-        if self.backup_keep == 0 or self.sqlite_path == ":memory:":
+        """Where backups go, or None when they are off, the database is in memory, or it is
+        PostgreSQL's (backed up with pg_dump, not by the bot)."""
+        path = self.sqlite_path
+        if self.backup_keep == 0 or path is None or path == ":memory:":
             return None
-        return self.backup_dir or os.path.join(os.path.dirname(self.sqlite_path) or ".", "backups")
+        return self.backup_dir or os.path.join(os.path.dirname(path) or ".", "backups")
 
     @property
     def pictures_enabled(self) -> bool:
@@ -154,7 +169,10 @@ class Config:
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be logged (see log_redaction.py)."""
         mcp = (secret for server in self.mcp_servers for secret in server.secrets)
-        return tuple(s for s in (self.slack_bot_token, self.slack_app_token, self.openai_api_key, *mcp) if s)
+        database = urlsplit(self.database_url).password
+        return tuple(
+            s for s in (self.slack_bot_token, self.slack_app_token, self.openai_api_key, database, *mcp) if s
+        )
 
 
 @dataclass
@@ -245,13 +263,54 @@ class _Reader:
 
 
     def database_url(self, name: str, default: str) -> str:
+        """`sqlite:///path` or `postgresql://user:password@host:port/database` (`postgres://` too)."""
         value = self.raw(name) or default
+        if value.startswith(POSTGRESQL_SCHEMES):
+            shown = _without_password(value)  # problems are printed: never the password
+            try:
+                parts = urlsplit(value)
+                _ = parts.port  # raises on a port that is not a number, or out of range
+            except ValueError as exc:
+                self.problems.append(f"{name}={shown!r} is not a valid PostgreSQL URL: {exc}")
+                return default
+            if not parts.path.strip("/") and "dbname=" not in parts.query and "database=" not in parts.query:
+                self.problems.append(
+                    f"{name}={shown!r} names no database: use postgresql://user:password@host:port/database"
+                )
+                return default
+            return value
         if not value.startswith("sqlite:///") or value == "sqlite:///":
             self.problems.append(
-                f"{name}={value!r}: only sqlite:///path/to/file.db is supported for now"
+                f"{name}={value!r}: use sqlite:///path/to/file.db or postgresql://user:password@host:port/database"
             )
             return default
         return value
+
+
+def default_instance_name() -> str:
+    """`<hostname>:<pid>`: tells instances apart on one machine and across machines."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+MAX_INSTANCE_NAME = 100
+
+
+def _instance_name(r: _Reader) -> str:
+    name = r.text("INSTANCE_NAME", "") or default_instance_name()
+    if len(name) > MAX_INSTANCE_NAME or not name.isprintable():
+        r.problems.append(f"INSTANCE_NAME must be at most {MAX_INSTANCE_NAME} printable characters")
+        return default_instance_name()
+    return name
+
+
+def _without_password(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return "[a URL that cannot be parsed]"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{parts.netloc.rsplit('@', 1)[1]}"))
 
 
 # How much longer than the model call a whole turn may take by default (downloads, parsing, links).
@@ -356,6 +415,8 @@ def load_config(
         ),
         openai_context_window=r.number("OPENAI_CONTEXT_WINDOW", 0, 0, 100_000_000, int),
         database_url=r.database_url("DATABASE_URL", Config.database_url),
+        database_pool_size=r.number("DATABASE_POOL_SIZE", Config.database_pool_size, 1, 1000, int),
+        instance_name=_instance_name(r),
         system_prompt=r.text("SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
         thread_busy_policy=r.choice("THREAD_BUSY_POLICY", Config.thread_busy_policy, ("reject", "queue")),
         thread_queue_size=r.number("THREAD_QUEUE_SIZE", Config.thread_queue_size, 1, 100, int),

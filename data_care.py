@@ -3,6 +3,7 @@
 Backups use SQLite's online backup from a read-only connection (see `Database.backup_to`), so
 they are consistent while answers are being written, and land under a temporary name first: a
 file named like a backup is always a whole one. Only files named like our backups are pruned.
+A PostgreSQL database is not backed up by the bot (`pg_dump` does it); retention works on both.
 """
 
 from __future__ import annotations
@@ -130,6 +131,6 @@ class DataCare:
         while True:
             try:
                 await self.forget_old_data()
-            except sqlite3.Error as exc:
+            except self.db.errors as exc:
                 log.error("retention cleanup failed: %s", exc)
             await asyncio.sleep(RETENTION_CHECK_SECONDS)

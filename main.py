@@ -56,7 +56,7 @@ class AssistantApp:
         self.console = console
         # Set by SIGTERM/SIGINT (see `run`), or by the console when its input ends.
         self.stop_requested = asyncio.Event()
-        self.db = Database(config.sqlite_path)
+        self.db = Database(config.database_url, pool_size=config.database_pool_size)
         self.threads = ThreadManager(idle_seconds=config.thread_idle_seconds)
         self.ai = OpenAIClient(
             api_key=config.openai_api_key,
@@ -155,6 +155,8 @@ class AssistantApp:
             jobs["model-list"] = self.models.run
         if self.data_care.backup_dir:
             jobs["backups"] = self.data_care.run_backups
+        elif self.db.engine == "postgresql" and self.config.backup_keep:
+            log.info("the bot takes no backups of a PostgreSQL database: use pg_dump (docs/operations.md)")
         if self.data_care.retention_days:
             jobs["retention"] = self.data_care.run_retention
         for name, factory in jobs.items():
@@ -163,7 +165,8 @@ class AssistantApp:
             self._metrics = await serve_metrics(self.config.metrics_host, self.config.metrics_port, stats)
         if self.config.health_port:
             self._health = await serve_health(
-                self.config.health_port, stats, self.client.socket_connected, self.supervisor
+                self.config.health_port, stats, self.client.socket_connected, self.supervisor,
+                instance=self.config.instance_name,
             )
 
     async def stop(self) -> None:
@@ -217,7 +220,7 @@ async def run(config: Config, console: bool = False) -> int:
         log.exception("start-up failed")
         await app.stop()
         return 1
-    log.info("ready")
+    log.info("ready (instance %s, %s database)", config.instance_name, app.db.engine)
     await stop.wait()
     await app.stop()
     return 0

@@ -147,10 +147,11 @@ async def serve_metrics(host: str, port: int, stats: Stats) -> web.AppRunner:
 
 async def serve_health(
     port: int, stats: Stats, socket_connected: Callable[[], Awaitable[bool]],
-    jobs: Supervisor | None = None,
+    jobs: Supervisor | None = None, instance: str = "",
 ) -> web.AppRunner:
     """GET /health: 200 when the Slack socket is up, the loop keeps time and no background job
-    keeps failing, else 503 (for PM2 or a monitor). Listens on 127.0.0.1 only."""
+    keeps failing, else 503 (for PM2 or a monitor). Listens on 127.0.0.1 only. `instance` names
+    this process (`INSTANCE_NAME`), so a monitor of several instances knows which one answered."""
 
     async def health(_: web.Request) -> web.Response:
         connected = await socket_connected()
@@ -158,6 +159,7 @@ async def serve_health(
         healthy = connected and stats.loop_lag < STALLED_LAG_SECONDS and not failing
         body = {
             "status": "ok" if healthy else "unhealthy",
+            "instance": instance,
             "socket_connected": connected,
             "loop_lag_ms": round(stats.loop_lag * 1000),
             "answered": stats.outcome("answered"),

@@ -10,6 +10,7 @@ import pytest
 
 from config import Config, load_config
 from main import AssistantApp, create_app
+from tests.engines import fresh_database
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 
@@ -35,7 +36,14 @@ async def openai() -> AsyncIterator[FakeOpenAI]:
         yield fake
 
 
-def bot_env(slack: FakeSlack, openai: FakeOpenAI, data_dir: Path, **overrides: str) -> dict[str, str]:
+@pytest.fixture
+async def database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """This test's own database: SQLite in `tmp_path`, or PostgreSQL's (tests/engines.py)."""
+    async with fresh_database(tmp_path) as url:
+        yield url
+
+
+def bot_env(slack: FakeSlack, openai: FakeOpenAI, database_url: str, **overrides: str) -> dict[str, str]:
     env = {
         "SLACK_BOT_TOKEN": slack.bot_token,
         "SLACK_APP_TOKEN": slack.app_token,
@@ -44,7 +52,7 @@ def bot_env(slack: FakeSlack, openai: FakeOpenAI, data_dir: Path, **overrides: s
         "OPENAI_BASE_URL": openai.base_url,
         "OPENAI_MODEL": "test-model",
         "OPENAI_MAX_RETRIES": "0",
-        "DATABASE_URL": f"sqlite:///{data_dir}/bot.db",
+        "DATABASE_URL": database_url,
         "STREAM_UPDATE_SECONDS": "0.1",
         "PROGRESS_UPDATE_SECONDS": "0.2",
         "SHUTDOWN_GRACE_SECONDS": "5",
@@ -62,13 +70,16 @@ StartBot = Callable[..., Awaitable[AssistantApp]]
 
 @pytest.fixture
 async def start_bot(
-    slack: FakeSlack, openai: FakeOpenAI, tmp_path: Path
+    slack: FakeSlack, openai: FakeOpenAI, database_url: str
 ) -> AsyncIterator[StartBot]:
-    """Start the real bot against the fakes; `await start_bot(THREAD_BUSY_POLICY="queue")`."""
+    """Start the real bot against the fakes; `await start_bot(THREAD_BUSY_POLICY="queue")`.
+
+    Every bot a test starts shares the test's database (a restart finds what the last one left).
+    """
     running: list[AssistantApp] = []
 
     async def start(**overrides: str) -> AssistantApp:
-        config: Config = load_config(bot_env(slack, openai, tmp_path, **overrides))
+        config: Config = load_config(bot_env(slack, openai, database_url, **overrides))
         app = create_app(config)
         await app.start()
         running.append(app)

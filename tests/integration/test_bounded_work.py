@@ -189,5 +189,6 @@ async def test_a_hung_download_ends_at_the_turn_deadline_and_frees_the_thread(
 
     follow_up = await slack.user_says("U0ALICE", "D0ALICE", "are you still there?", thread_ts=root)
     texts = await wait_replies(slack, "D0ALICE", root, count=2)
+    await app.processor.wait_idle()  # the reply shows before its journal row is settled
     assert texts[-1] == "You said: Alice: are you still there?"
     assert await app.db.message_status("D0ALICE", follow_up) == "answered"

@@ -11,12 +11,14 @@ from tests.fakes.openai import FakeOpenAI
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def start_console(openai: FakeOpenAI, tmp_path: Path, python_env: dict[str, str]) -> asyncio.subprocess.Process:
+async def start_console(
+    openai: FakeOpenAI, tmp_path: Path, python_env: dict[str, str], database_url: str
+) -> asyncio.subprocess.Process:
     """The console in `tmp_path` (pictures would be saved there), stderr into a file there."""
     env = {k: v for k, v in python_env.items() if not k.startswith(("SLACK_", "OPENAI_"))}
     env.update(
         OPENAI_API_KEY=openai.api_key, OPENAI_BASE_URL=openai.base_url, OPENAI_MODEL="test-model",
-        OPENAI_MAX_RETRIES="0", DATABASE_URL=f"sqlite:///{tmp_path}/bot.db", USER="ada",
+        OPENAI_MAX_RETRIES="0", DATABASE_URL=database_url, USER="ada",
         PYTHONPATH=str(ROOT),
     )
     with open(tmp_path / "stderr.txt", "wb") as stderr:
@@ -53,9 +55,9 @@ async def end(process: asyncio.subprocess.Process, close_stdin: bool = True) -> 
 
 
 async def test_a_console_conversation_keeps_context_and_ends_cleanly_at_end_of_input(
-    openai: FakeOpenAI, tmp_path: Path, python_env: dict[str, str]
+    openai: FakeOpenAI, tmp_path: Path, python_env: dict[str, str], database_url: str
 ):
-    process = await start_console(openai, tmp_path, python_env)
+    process = await start_console(openai, tmp_path, python_env, database_url)
     try:
         first = await say(process, "remember the word kiwi", tmp_path)
         second = await say(process, "what was the word?", tmp_path)
@@ -76,9 +78,9 @@ async def test_a_console_conversation_keeps_context_and_ends_cleanly_at_end_of_i
 
 
 async def test_quit_ends_the_session_while_stdin_is_still_open(
-    openai: FakeOpenAI, tmp_path: Path, python_env: dict[str, str]
+    openai: FakeOpenAI, tmp_path: Path, python_env: dict[str, str], database_url: str
 ):
-    process = await start_console(openai, tmp_path, python_env)
+    process = await start_console(openai, tmp_path, python_env, database_url)
     try:
         assert await say(process, "hello", tmp_path) == "You said: ada: hello\n"
         assert process.stdin is not None

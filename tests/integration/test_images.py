@@ -46,7 +46,7 @@ async def test_a_picture_is_drawn_and_a_follow_up_edits_it(slack: FakeSlack, ope
     assert edit["prompt"] == "the fox, but blue"
     assert edit["image"] == png  # the previous picture was sent to be edited
     assert len(uploads(slack, "D0ALICE", root)) == 2
-    usage = await app.db.conn.execute_fetchall("SELECT model, kind FROM usage WHERE kind = 'picture'")
+    usage = await app.db.query("SELECT model, kind FROM usage WHERE kind = 'picture'")
     assert [tuple(r) for r in usage] == [("image-model", "picture")] * 2
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from message_processor.utilities import RESTARTED_NOTICE
 from tests.conftest import bot_env
+from tests.engines import sqlite_only
 from tests.fakes.openai import FakeOpenAI, Reply
 from tests.fakes.slack import FakeSlack
 from tests.helpers import bot_replies, leave_progress, wait_handled, wait_replies
@@ -73,9 +74,9 @@ async def _read_until(stream: asyncio.StreamReader, marker: str, timeout: float)
 
 
 async def test_sigterm_finishes_the_answer_in_flight_and_exits_zero(
-    slack: FakeSlack, openai: FakeOpenAI, tmp_path: Path, python_env: dict[str, str]
+    slack: FakeSlack, openai: FakeOpenAI, database_url: str, python_env: dict[str, str]
 ):
-    env = {**python_env, **bot_env(slack, openai, tmp_path)}
+    env = {**python_env, **bot_env(slack, openai, database_url)}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "main.py", cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -120,9 +121,9 @@ async def test_invalid_configuration_exits_with_one_line_per_problem(
 
 
 async def test_a_rejected_bot_token_stops_start_up_with_a_clear_line(
-    slack: FakeSlack, openai: FakeOpenAI, tmp_path: Path, python_env: dict[str, str]
+    slack: FakeSlack, openai: FakeOpenAI, database_url: str, python_env: dict[str, str]
 ):
-    env = {**python_env, **bot_env(slack, openai, tmp_path), "SLACK_BOT_TOKEN": "xoxb-revoked"}
+    env = {**python_env, **bot_env(slack, openai, database_url), "SLACK_BOT_TOKEN": "xoxb-revoked"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "main.py", cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -134,10 +135,10 @@ async def test_a_rejected_bot_token_stops_start_up_with_a_clear_line(
     assert "Traceback" not in err.decode()
 
 
-async def _kill_mid_answer(slack: FakeSlack, openai: FakeOpenAI, tmp_path: Path, env: dict[str, str]) -> str:
+async def _kill_mid_answer(slack: FakeSlack, openai: FakeOpenAI, database_url: str, env: dict[str, str]) -> str:
     """Start the real bot process, let it start answering, then SIGKILL it."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "main.py", cwd=ROOT, env={**env, **bot_env(slack, openai, tmp_path)},
+        sys.executable, "main.py", cwd=ROOT, env={**env, **bot_env(slack, openai, database_url)},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:
@@ -155,9 +156,9 @@ async def _kill_mid_answer(slack: FakeSlack, openai: FakeOpenAI, tmp_path: Path,
 
 
 async def test_a_message_in_flight_at_kill_9_is_answered_after_restart(
-    slack: FakeSlack, openai: FakeOpenAI, start_bot, tmp_path: Path, python_env: dict[str, str]
+    slack: FakeSlack, openai: FakeOpenAI, start_bot, database_url: str, python_env: dict[str, str]
 ):
-    ts = await _kill_mid_answer(slack, openai, tmp_path, python_env)
+    ts = await _kill_mid_answer(slack, openai, database_url, python_env)
     [left_behind] = bot_replies(slack, "D0ALICE", ts)
     assert "Thinking" in left_behind["text"]
 
@@ -168,9 +169,9 @@ async def test_a_message_in_flight_at_kill_9_is_answered_after_restart(
 
 
 async def test_a_message_too_old_to_recover_gets_a_notice(
-    slack: FakeSlack, openai: FakeOpenAI, start_bot, tmp_path: Path, python_env: dict[str, str]
+    slack: FakeSlack, openai: FakeOpenAI, start_bot, database_url: str, python_env: dict[str, str]
 ):
-    ts = await _kill_mid_answer(slack, openai, tmp_path, python_env)
+    ts = await _kill_mid_answer(slack, openai, database_url, python_env)
     requests = len(openai.responses_requests())
 
     await start_bot(RECOVERY_WINDOW_MINUTES="0")
@@ -197,6 +198,7 @@ async def test_a_redelivery_after_a_restart_is_not_answered_again(
     assert len(bot_replies(slack, "D0ALICE", ts)) == 1
 
 
+@sqlite_only("the bot's own backups (PostgreSQL is backed up with pg_dump)")
 async def test_the_running_bot_backs_up_its_database_at_start(
     slack: FakeSlack, openai: FakeOpenAI, start_bot, tmp_path: Path
 ):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -43,6 +43,7 @@ async def test_stats_line_and_health_endpoint(
             assert response.status == 200
             body = await response.json()
         assert body["status"] == "ok" and body["socket_connected"] is True and body["answered"] == 1
+        assert body["instance"] == app.config.instance_name == f"{socket.gethostname()}:{os.getpid()}"
 
         await app.client.stop_receiving()  # the socket is down: a monitor must see it
         async with session.get(f"http://127.0.0.1:{port}/health") as response:
@@ -60,10 +61,10 @@ def test_p95_of_answer_times() -> None:
 
 
 async def test_a_background_job_that_keeps_failing_is_restarted_and_reported(
-    slack: FakeSlack, openai: FakeOpenAI, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    slack: FakeSlack, openai: FakeOpenAI, database_url: str, caplog: pytest.LogCaptureFixture
 ):
     port = free_port()
-    config = load_config(bot_env(slack, openai, tmp_path, HEALTH_PORT=str(port), STATS_INTERVAL_SECONDS="0.1"))
+    config = load_config(bot_env(slack, openai, database_url, HEALTH_PORT=str(port), STATS_INTERVAL_SECONDS="0.1"))
     app = create_app(config)
     app.supervisor = Supervisor(base_backoff=0.001, max_backoff=0.001)
 

@@ -24,7 +24,7 @@ LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (\w+) (\S+): ", re.M)
 
 @pytest.mark.parametrize("library_level", ["INFO", "DEBUG"])
 async def test_a_debug_run_logs_no_secret_even_when_an_error_echoes_the_key(
-    slack: FakeSlack, openai: FakeOpenAI, tmp_path: Path, python_env: dict[str, str], library_level: str
+    slack: FakeSlack, openai: FakeOpenAI, database_url: str, python_env: dict[str, str], library_level: str
 ):
     """LOG_LEVEL=DEBUG, with the libraries at their default INFO and at DEBUG (the worst case).
 
@@ -35,7 +35,7 @@ async def test_a_debug_run_logs_no_secret_even_when_an_error_echoes_the_key(
     slack.app_token = "xapp-1-A0APP-loopback-app-secret"
     openai.api_key = "local-server-secret-key"  # not shaped like an OpenAI key: only the value is known
     basic = base64.b64encode(b"deploy:basic-secret").decode()
-    env = {**python_env, **bot_env(slack, openai, tmp_path, LOG_LEVEL="DEBUG", LIBRARY_LOG_LEVEL=library_level),
+    env = {**python_env, **bot_env(slack, openai, database_url, LOG_LEVEL="DEBUG", LIBRARY_LOG_LEVEL=library_level),
            "OPENAI_LOG": "debug"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "main.py", cwd=ROOT, env=env,

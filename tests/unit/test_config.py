@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 import pytest
 
 from config import ConfigError, load_config
@@ -47,9 +50,32 @@ def test_api_url_gets_a_trailing_slash_and_numbers_parse() -> None:
     assert config.thread_busy_policy == "queue"
 
 
-def test_only_sqlite_databases_for_now() -> None:
-    with pytest.raises(ConfigError, match="only sqlite"):
-        load_config({**VALID, "DATABASE_URL": "postgresql://db/bot"})
+def test_the_instance_is_named_after_the_host_and_process_unless_set() -> None:
+    assert load_config(VALID).instance_name == f"{socket.gethostname()}:{os.getpid()}"
+    assert load_config({**VALID, "INSTANCE_NAME": "bot-eu-1"}).instance_name == "bot-eu-1"
+    with pytest.raises(ConfigError, match="INSTANCE_NAME must be at most 100 printable characters"):
+        load_config({**VALID, "INSTANCE_NAME": "x" * 101})
+
+
+def test_postgresql_urls_pick_postgresql_without_backups_by_the_bot() -> None:
+    for url in ("postgresql://bot:s3cret@db.internal:5432/bot", "postgres://bot@db/bot"):
+        config = load_config({**VALID, "DATABASE_URL": url, "DATABASE_POOL_SIZE": "4"})
+        assert (config.database_engine, config.database_pool_size) == ("postgresql", 4)
+        assert config.sqlite_path is None and config.backup_path is None  # pg_dump's job
+    assert "s3cret" in load_config({**VALID, "DATABASE_URL": "postgresql://bot:s3cret@db/bot"}).secrets
+    assert load_config(VALID).database_pool_size == 10 and load_config(VALID).database_engine == "sqlite"
+
+
+def test_database_problems_are_one_line_each_and_never_show_the_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({**VALID, "DATABASE_URL": "postgresql://bot:s3cret@db:99999/bot", "DATABASE_POOL_SIZE": "0"})
+    [url, pool] = caught.value.problems
+    assert url.startswith("DATABASE_URL='postgresql://bot:***@db:99999/bot' is not a valid PostgreSQL URL")
+    assert "s3cret" not in url
+    assert pool.startswith("DATABASE_POOL_SIZE=0 is out of range")
+    for url, problem in (("postgresql://db.internal", "names no database"), ("mysql://db/bot", "use sqlite:///")):
+        with pytest.raises(ConfigError, match=problem):
+            load_config({**VALID, "DATABASE_URL": url})
 
 
 def test_access_lists_budget_and_data_care() -> None:

@@ -14,19 +14,28 @@ import pytest
 
 from base_client import Role, UserInfo
 from data_care import DataCare, backup_name, describe_deleted, newest_backup_time, to_prune, utc_day_start
-from database import Database, StoredImage, StoredMessage
+from database import Database, DatabaseError, StoredImage, StoredMessage
+from tests.engines import postgresql_only, sqlite_only
 
 DAY = 86400.0
+online_backup = sqlite_only("SQLite's online backup (PostgreSQL is backed up with pg_dump)")
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    db = Database(str(tmp_path / "bot.db"))
+async def db(database_url: str):
+    db = Database(database_url)
     await db.open()
     yield db
     await db.close()
 
 
+@postgresql_only("what the bot says instead of a backup")
+async def test_the_bot_takes_no_backup_of_a_postgresql_database(db: Database, tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError, match="pg_dump"):
+        await db.backup_to(str(tmp_path / "copy.db"))
+
+
+@online_backup
 async def test_a_backup_opens_and_holds_the_data(db: Database, tmp_path: Path) -> None:
     thread = await db.ensure_thread("C1", "1.1")
     await db.add_messages(thread, [StoredMessage(Role.USER, "keep me safe")])
@@ -40,6 +49,7 @@ async def test_a_backup_opens_and_holds_the_data(db: Database, tmp_path: Path) -
     assert not list((tmp_path / "backups").glob("*.partial"))
 
 
+@online_backup
 async def test_only_the_newest_backups_are_kept_and_other_files_are_left_alone(
     db: Database, tmp_path: Path
 ) -> None:
@@ -64,6 +74,7 @@ def test_backup_names_sort_by_time_and_tell_when_the_newest_was_taken() -> None:
     assert newest_backup_time(["other.db"]) is None
 
 
+@online_backup
 async def test_a_backup_is_due_at_once_without_one_then_after_the_interval(db: Database, tmp_path: Path) -> None:
     care = DataCare(db, str(tmp_path / "backups"), keep=3, interval_seconds=600, retention_days=0)
     assert await care._seconds_until_due() == 0
@@ -82,6 +93,7 @@ def mode(path: Path | str) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
+@online_backup
 async def test_backups_and_their_folder_are_private_whatever_the_umask(
     db: Database, tmp_path: Path, umask_022: None
 ) -> None:
@@ -93,6 +105,7 @@ async def test_backups_and_their_folder_are_private_whatever_the_umask(
     assert (mode(folder.parent), mode(folder), mode(path)) == (0o700, 0o700, 0o600)
 
 
+@online_backup
 async def test_a_failed_backup_leaves_no_partial_copy_behind(tmp_path: Path) -> None:
     never_opened = Database(str(tmp_path / "missing.db"))  # the read-only source cannot open
     folder = tmp_path / "backups"
@@ -105,7 +118,7 @@ async def test_a_failed_backup_leaves_no_partial_copy_behind(tmp_path: Path) -> 
 
 
 async def _set(db: Database, sql: str, *params: object) -> None:
-    await db.conn.execute(sql, params)
+    await db.query(sql, params)
 
 
 async def test_retention_empties_every_table_of_old_rows_and_keeps_new_ones(db: Database) -> None:
@@ -133,7 +146,7 @@ async def test_retention_empties_every_table_of_old_rows_and_keeps_new_ones(db: 
     # Usage: long ago; today; and the idle thread's, from today (the budget's) and from before.
     for ts, created in (("2.2", old), ("2.2", now), ("1.1", now), ("1.1", now - 2 * DAY)):
         await db.record_usage("U1", "C1", ts, "m", "answer", 10, 5)
-        await _set(db, "UPDATE usage SET created_at = ? WHERE id = last_insert_rowid()", created)
+        await _set(db, "UPDATE usage SET created_at = ? WHERE id = (SELECT MAX(id) FROM usage)", created)
     # The journal: an old row, and a new one (in the idle thread: a message still in flight).
     await db.claim_message("C1", "0.9", "0.9", "UGONE", "long ago", "Ev0")
     await _set(db, "UPDATE inbound_messages SET updated_at = ?", old)
@@ -159,7 +172,7 @@ async def test_retention_empties_every_table_of_old_rows_and_keeps_new_ones(db: 
     }
 
     async def left(sql: str, *params: object) -> list[tuple[object, ...]]:
-        return [tuple(row) for row in await db.conn.execute_fetchall(sql, params)]
+        return [tuple(row) for row in await db.query(sql, params)]
 
     assert await left("SELECT thread_ts FROM threads") == [("2.2",)]
     assert await left("SELECT thread_ts FROM tool_calls") == [("2.2",)]
@@ -180,7 +193,7 @@ async def test_retention_keeps_todays_usage_of_a_forgotten_thread_for_the_budget
     old = await db.ensure_thread("C1", "1.1")
     await db.add_messages(old, [StoredMessage(Role.USER, "long ago")])
     await db.record_usage("U1", "C1", "1.1", "m", "answer", 10, 5)
-    await db.conn.execute("UPDATE threads SET last_activity = ? WHERE id = ?", (time.time() - 40 * DAY, old))
+    await db.query("UPDATE threads SET last_activity = ? WHERE id = ?", (time.time() - 40 * DAY, old))
     care = DataCare(db, None, keep=0, interval_seconds=3600, retention_days=30)
 
     deleted = await care.forget_old_data()
@@ -190,6 +203,7 @@ async def test_retention_keeps_todays_usage_of_a_forgotten_thread_for_the_budget
     assert describe_deleted(deleted) == "1 threads"
 
 
+@sqlite_only("secure_delete and the WAL file")
 async def test_what_retention_deletes_leaves_no_trace_in_the_files(db: Database, tmp_path: Path) -> None:
     in_file, in_wal = b"the launch code is 7431-TANGERINE", b"the vault opens with 9902-PLUM"
     kept = await db.ensure_thread("C1", "2.2")  # its turns share the pages: they are not emptied
