@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Coroutine
 
 import aiohttp
 from aiohttp import web
@@ -265,7 +265,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.console and level == "INFO":
         level = "WARNING"  # per-answer and stats lines would break up the conversation
     setup_logging(level, config.secrets, config.library_log_level)
-    return asyncio.run(run(config, console=args.console))
+    return run_loop(run(config, console=args.console))
+
+
+def run_loop(main_coroutine: Coroutine[Any, Any, int]) -> int:
+    """The event loop: uvloop where it is installed (the same asyncio API, and about a third
+    less of the loop's own CPU per answer in `make bench`), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main_coroutine)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main_coroutine)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,9 @@ class ThreadContextMixin:
         """The conversation before `message`: memory, else database, else the platform."""
         if state.turns is not None:
             return state.turns
+        if message.starts_thread:  # the conversation begins with this message: nothing before it
+            state.turns = []
+            return state.turns
         thread_id = await self.thread_row(message, state)
         turns = await self.db.thread_messages(thread_id)
         if not turns and not message.starts_thread:

@@ -93,7 +93,7 @@ class TextHandlerMixin(
         if self.tools.can_run_code:
             await self.keep_data_files(message, state, read.data_files)
         request = await self._build_request(
-            history, user.timezone, settings, await self.context_images(message, state), history_cut
+            history, user.timezone, settings, await self.context_images(message, state, bool(images)), history_cut
         )
         code = await self.code_files(message, state, reply) if self.tools.runs_code(settings) else CodeFiles()
         notices += code.notices
@@ -173,13 +173,16 @@ class TextHandlerMixin(
             extra=model_options(settings, config.reasoning_model_prefixes),
         )
 
-    async def context_images(self, message: Message, state: ThreadState) -> ImageParts:
+    async def context_images(self, message: Message, state: ThreadState, shared_now: bool) -> ImageParts:
         """Input parts of the thread's newest shared images, by the message they came with.
 
         Bounded in number (`MAX_CONTEXT_IMAGES`) and in bytes (`MAX_IMAGE_CONTEXT_MB`), newest
         first: the question's own images (fitted to the budget when shared) always go. Pictures
-        the bot drew are not shared images: they take no place here.
+        the bot drew are not shared images: they take no place here. A thread that begins with
+        this message, which came without images (`shared_now`), has none: nothing to look up.
         """
+        if message.starts_thread and not shared_now:
+            return {}
         thread_id = await self.thread_row(message, state)
         total, _ = image_budget(self.config)
         recent = await self.db.recent_images(thread_id, self.config.max_context_images, shared_only=True)
