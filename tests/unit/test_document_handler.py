@@ -11,17 +11,12 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
-import document_handler
-from document_handler import (
-    OLE_SIGNATURE,
-    DocumentError,
-    Limits,
-    cell_text,
-    extract,
-    html_text,
-    kind_of,
-    worker_environment,
-)
+from document_handler import DocumentError, Limits, extract, kind_of, worker_environment
+from document_readers import spreadsheets
+from document_readers.common import OLE_SIGNATURE
+from document_readers.pdf import MAX_SCAN_SIDE_PX
+from document_readers.spreadsheets import cell_text
+from document_readers.web_pages import html_text
 from image_url_handler import sniff_image
 from tests.documents import (
     encrypt_office,
@@ -159,7 +154,7 @@ def test_scans_the_old_reader_skipped_are_rendered_as_page_images(scan) -> None:
     for mimetype, encoded in result.images:
         picture = Image.open(io.BytesIO(base64.b64decode(encoded)))
         assert sniff_image(base64.b64decode(encoded)) == mimetype
-        assert max(picture.size) <= document_handler.MAX_SCAN_SIDE_PX
+        assert max(picture.size) <= MAX_SCAN_SIDE_PX
         assert 0.01 < dark_share(encoded) < 0.5  # the frame and the words, on white
 
 
@@ -256,7 +251,7 @@ def test_cells_columns_and_sheets_are_bounded() -> None:
 
 
 def test_reading_a_sheet_stops_after_a_bounded_number_of_rows_even_empty_ones(monkeypatch) -> None:
-    monkeypatch.setattr(document_handler, "MAX_SHEET_SCAN_ROWS", 1000)
+    monkeypatch.setattr(spreadsheets, "MAX_SHEET_SCAN_ROWS", 1000)
     rows: list[list[object]] = [["top"]] + [[] for _ in range(2000)] + [["bottom"]]
     result = extract("gap.xlsx", "", make_xlsx({"Gap": rows, "Blank": [[]] * 1500 + [["late"]]}), LIMITS)
     assert result.text == (
