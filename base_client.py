@@ -34,6 +34,8 @@ class Attachment:
     mimetype: str
     size: int
     url: str
+    # The platform's own kind of file, if it says (Slack: "slack_audio" for a recorded voice clip).
+    subtype: str = ""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 API_STYLES = ("responses", "chat_completions")
 # OPENAI_IMAGE_MODEL=off turns pictures off (empty means "the style's default", like every setting).
 PICTURES_OFF = "off"
+# OPENAI_TRANSCRIBE_MODEL=off turns listening to voice clips and audio files off.
+LISTENING_OFF = "off"
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant in a Slack workspace. Several people may take part in one "
@@ -51,6 +53,9 @@ class Config:
     # A current GPT image model (gpt-image-1 is shut down), for the picture tool.
     # An empty image model means pictures are off (the default of the chat_completions style).
     openai_image_model: str = "gpt-image-2"
+    # Transcribes voice clips and audio files (`/v1/audio/transcriptions`); empty: listening off.
+    # The same default in both API styles: many local servers serve transcription too (whisper).
+    openai_transcribe_model: str = "gpt-4o-mini-transcribe"
     openai_timeout_seconds: float = 305.0
     openai_max_retries: int = 2
     # The ceiling of the adaptive model-call limit (the SDK's HTTP pool holds 1000 connections).
@@ -95,6 +100,8 @@ class Config:
         "Help me write a message", "Draw a picture for me",
     )
     max_file_mb: float = 25.0
+    # OpenAI's own limit for one file to transcribe.
+    max_audio_mb: float = 25.0
     max_document_pages: int = 300
     max_document_chars: int = 200_000
     document_timeout_seconds: float = 60.0
@@ -166,6 +173,11 @@ class Config:
         return bool(self.openai_image_model)
 
     @property
+    def listening_enabled(self) -> bool:
+        """Whether voice clips and audio files are transcribed (see `OPENAI_TRANSCRIBE_MODEL`)."""
+        return bool(self.openai_transcribe_model)
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be logged (see log_redaction.py)."""
         mcp = (secret for server in self.mcp_servers for secret in server.secrets)
@@ -201,6 +213,11 @@ class _Reader:
     def text(self, name: str, default: str) -> str:
         value = self.raw(name)
         return default if value is None else value.replace("\\n", "\n")
+
+    def off_or_text(self, name: str, default: str, off: str) -> str:
+        """A model name; `off` (any case) gives "" (the feature is off), unset the default."""
+        value = self.text(name, default)
+        return "" if value.lower() == off else value
 
     def number(self, name: str, default: float, low: float, high: float, cast: Callable = float):
         value = self.raw(name)
@@ -403,6 +420,7 @@ def load_config(
         openai_model=r.text("OPENAI_MODEL", Config.openai_model),
         # Empty when unset: the defaults depend on the API style (`_style_defaults`).
         openai_image_model=r.text("OPENAI_IMAGE_MODEL", ""),
+        openai_transcribe_model=r.off_or_text("OPENAI_TRANSCRIBE_MODEL", Config.openai_transcribe_model, LISTENING_OFF),
         openai_timeout_seconds=r.number("OPENAI_TIMEOUT_SECONDS", Config.openai_timeout_seconds, 0.1, 3600),
         openai_max_retries=r.number("OPENAI_MAX_RETRIES", Config.openai_max_retries, 0, 10, int),
         max_concurrent_requests=r.number("MAX_CONCURRENT_REQUESTS", Config.max_concurrent_requests, 1, 10_000, int),
@@ -440,6 +458,7 @@ def load_config(
         slack_unfurl=r.flag("SLACK_UNFURL", Config.slack_unfurl),
         suggested_prompts=r.prompts("SUGGESTED_PROMPTS", Config.suggested_prompts),
         max_file_mb=r.number("MAX_FILE_MB", Config.max_file_mb, 0.01, 1024),
+        max_audio_mb=r.number("MAX_AUDIO_MB", Config.max_audio_mb, 0.01, 1024),
         max_document_pages=r.number("MAX_DOCUMENT_PAGES", Config.max_document_pages, 1, 100_000, int),
         max_document_chars=r.number("MAX_DOCUMENT_CHARS", Config.max_document_chars, 1000, 10_000_000, int),
         max_context_images=r.number("MAX_CONTEXT_IMAGES", Config.max_context_images, 0, 50, int),

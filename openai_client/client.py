@@ -148,6 +148,26 @@ class OpenAIClient:
             raise classify(exc) from exc
         return uploaded.id
 
+    async def transcribe(
+        self, name: str, data: bytes, mimetype: str, model: str
+    ) -> tuple[str, tuple[int, int] | None]:
+        """The words spoken in an audio file (`/v1/audio/transcriptions`, JSON), and the
+        (input, output) tokens the server reports for it: None when it reports none, or bills by
+        duration as whisper-1 does. `name` must end in a format the server knows (`.m4a`, …)."""
+        try:
+            result = await self._client.audio.transcriptions.create(
+                file=(name, data, mimetype), model=model, response_format="json",
+            )
+        except openai.OpenAIError as exc:
+            raise classify(exc) from exc
+        text = getattr(result, "text", None)
+        if not isinstance(text, str):  # a server whose JSON is not a transcription
+            raise ModelError(ErrorKind.FAILED, "the transcription server's answer has no text")
+        usage = getattr(result, "usage", None)
+        if getattr(usage, "type", None) != "tokens":
+            return text, None
+        return text, (_tokens(result, "input_tokens"), _tokens(result, "output_tokens"))
+
     async def generate_image(self, model: str, prompt: str, size: str, quality: str) -> GeneratedImage:
         try:
             result = await self._client.images.generate(

@@ -23,6 +23,8 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 from openai.types import FileObject
+from openai.types.audio import Transcription
+from openai.types.audio.transcription import UsageDuration, UsageTokens
 from openai.types.chat import ChatCompletionMessageFunctionToolCall
 from openai.types.containers import FileRetrieveResponse
 from openai.types.responses import (
@@ -53,6 +55,7 @@ from tests.fakes.openai import (
     Reasoning,
     Reply,
     WebSearch,
+    spoken_audio,
     tiny_png,
 )
 from tests.fakes.slack import FakeSlack
@@ -824,6 +827,42 @@ async def test_file_uploads_for_the_code_interpreter_container(fake_ai: FakeOpen
         with pytest.raises(openai.NotFoundError):
             await client.responses.create(model="test-model", input="hi", tools=tools)
     assert fake_ai.uploads()[0]["data"] == csv
+
+
+async def test_audio_transcriptions(fake_ai: FakeOpenAI) -> None:
+    clip = spoken_audio("what is on my calendar today", "m4a")
+    async with oai(fake_ai, _strict_response_validation=True) as client:
+        heard = await client.audio.transcriptions.create(
+            file=("voice.m4a", clip, "audio/mp4"), model="gpt-4o-mini-transcribe", response_format="json",
+            language="en", prompt="Calendar words",
+        )
+        assert type(heard) is Transcription and heard.text == "what is on my calendar today"
+        assert isinstance(heard.usage, UsageTokens) and heard.usage.type == "tokens"
+        assert heard.usage.total_tokens == heard.usage.input_tokens + heard.usage.output_tokens
+        assert heard.usage.input_token_details and heard.usage.input_token_details.audio_tokens
+        whisper = await client.audio.transcriptions.create(file=("a.wav", spoken_audio("hi", "wav"), "audio/wav"),
+                                                           model="whisper-1")
+        assert isinstance(whisper.usage, UsageDuration) and whisper.text == "hi"
+        plain = await client.audio.transcriptions.create(file=("a.ogg", spoken_audio("plain", "ogg"), "audio/ogg"),
+                                                         model="gpt-4o-transcribe", response_format="text")
+        assert plain.strip() == "plain"
+        silence = await client.audio.transcriptions.create(file=("s.webm", spoken_audio(""), "audio/webm"),
+                                                           model="gpt-4o-transcribe")
+        assert silence.text == ""
+        with pytest.raises(openai.BadRequestError, match="corrupted or unsupported"):
+            await client.audio.transcriptions.create(file=("bad.mp3", b"not audio", "audio/mpeg"), model="whisper-1")
+        with pytest.raises(openai.BadRequestError, match="Invalid file format"):
+            await client.audio.transcriptions.create(file=("clip.aiff", clip, "audio/aiff"), model="whisper-1")
+        with pytest.raises(openai.BadRequestError, match="not compatible"):
+            await client.audio.transcriptions.create(file=("v.m4a", clip, "audio/mp4"), model="gpt-4o-transcribe",
+                                                     response_format="verbose_json")
+        fake_ai.transcription_status = 404  # a server without the route: not an OpenAI error body
+        with pytest.raises(openai.NotFoundError):
+            await client.audio.transcriptions.create(file=("v.m4a", clip, "audio/mp4"), model="whisper-1")
+    first = fake_ai.transcription_requests()[0]
+    assert first["file"] == ("voice.m4a", clip) and first["file_type"] == "audio/mp4"
+    assert (first["model"], first["response_format"], first["language"], first["prompt"]) == (
+        "gpt-4o-mini-transcribe", "json", "en", "Calendar words")
 
 
 async def test_hosted_image_generation(fake_ai: FakeOpenAI) -> None:

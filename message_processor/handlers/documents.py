@@ -19,6 +19,7 @@ from database import StoredImage
 from document_handler import UNSUPPORTED_REASON, DocumentError, DocumentParser, kind_of
 from message_processor.handlers.code_files import DataFile
 from message_processor.handlers.vision import VisionMixin
+from message_processor.handlers.voice import VoiceMixin, is_audio
 from observability import Stats
 from tools.code_interpreter import is_data_file
 
@@ -58,7 +59,7 @@ class Attachments:
     notices: list[str] = field(default_factory=list)
 
 
-class DocumentsMixin(VisionMixin):
+class DocumentsMixin(VisionMixin, VoiceMixin):
     config: Config
     client: BaseClient
     documents: DocumentParser
@@ -78,13 +79,16 @@ class DocumentsMixin(VisionMixin):
             try:
                 if attachment.mimetype.startswith("image/"):
                     images.append(await self.read_image(attachment, limit, reply))
+                elif is_audio(attachment):  # transcribed: its block is the person's words
+                    read.blocks.append(await self.listen(message, attachment, reply))
                 else:
                     block, pages = await self._read(attachment, limit, reply, read.data_files)
                     read.blocks.append(block)
                     images.extend(pages)
             except DocumentError as exc:
                 log.info("%s: %s not read: %s", message.conversation_key, attachment.name, exc.reason)
-                read.notices.append(f"⚠️ I couldn't read {attachment.name}: {exc.reason}.")
+                verb = "listen to" if is_audio(attachment) else "read"
+                read.notices.append(f"⚠️ I couldn't {verb} {attachment.name}: {exc.reason}.")
         if skipped:
             read.notices.append(skipped_files_notice(most, [a.name for a in skipped]))
         linked, refused = await self.read_image_urls(message.text, reply)

@@ -18,9 +18,12 @@ class DownloadMixin:
     config: Config
     client: BaseClient
 
-    async def download(self, attachment: Attachment, limit: int, reply: ReplyStream, status: str) -> bytes:
-        """The file's bytes; refused from its declared size before any byte is fetched."""
-        too_big = f"over the {self.config.max_file_mb:g} MB limit"
+    async def download(
+        self, attachment: Attachment, limit: int, reply: ReplyStream, status: str, limit_mb: float | None = None
+    ) -> bytes:
+        """The file's bytes; refused from its declared size before any byte is fetched.
+        `limit_mb`: the setting behind `limit`, as the person reads it (default `MAX_FILE_MB`)."""
+        too_big = f"over the {self.config.max_file_mb if limit_mb is None else limit_mb:g} MB limit"
         if attachment.size > limit:
             raise DocumentError(f"it is {attachment.size / 1048576:.1f} MB, {too_big}")
         await reply.progress(status)

@@ -40,6 +40,7 @@ def to_message(event: dict[str, Any], event_id: str | None, bot_user_id: str, te
         Attachment(
             file_id=f["id"], name=f.get("name") or f["id"], mimetype=f.get("mimetype") or "",
             size=int(f.get("size") or 0), url=f.get("url_private_download") or f.get("url_private") or "",
+            subtype=f.get("subtype") or "",
         )
         for f in event.get("files") or ()
         if f.get("id")

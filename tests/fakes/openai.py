@@ -1,4 +1,5 @@
-"""A loopback OpenAI: Responses (JSON and SSE in the SDK's strict order), Chat Completions, Images.
+"""A loopback OpenAI: Responses (JSON and SSE in the SDK's strict order), Chat Completions, Images,
+audio transcriptions.
 
 Every request is recorded; replies are scripted per request (`script`), computed (`responder`)
 or the `default`, with latency, hangs, HTTP errors and mid-stream failures on demand. The payloads
@@ -160,6 +161,31 @@ def tiny_png(rgb: tuple[int, int, int] = (40, 120, 200), size: int = 4) -> bytes
             + chunk(b"IDAT", zlib.compress(row * size)) + chunk(b"IEND", b""))
 
 
+# What the real transcription endpoint accepts, by the file name's extension.
+TRANSCRIBE_FORMATS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm")
+# The spoken words `spoken_audio` hides in its bytes, after this marker, for the fake to "hear".
+SPOKEN = b"\x00SPOKEN:"
+_AUDIO_HEADS = {
+    "wav": b"RIFF\x24\x00\x00\x00WAVEfmt ", "mp3": b"ID3\x04\x00\x00\x00\x00\x00\x00",
+    "m4a": b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00", "mp4": b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00",
+    "ogg": b"OggS\x00\x02", "webm": b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01", "flac": b"fLaC\x00\x00\x00\x22",
+}
+
+
+def spoken_audio(words: str, kind: str = "m4a", padding: int = 64) -> bytes:
+    """Bytes that start like a real `kind` audio file (its magic) and carry `words`, which the fake
+    transcribes them to; `words` empty: silence (the transcript is empty)."""
+    head = _AUDIO_HEADS["ogg" if kind == "oga" else "mp3" if kind in ("mpga", "mpeg") else kind]
+    return head + bytes(padding) + (SPOKEN + words.encode() if words else b"")
+
+
+def _looks_like_audio(data: bytes) -> bool:
+    """The container magic the real server's decoder would find (a check, not a parser)."""
+    return (data.startswith((b"ID3", b"OggS", b"fLaC", b"\x1a\x45\xdf\xa3"))
+            or (data[:4] == b"RIFF" and data[8:12] == b"WAVE") or data[4:8] == b"ftyp"
+            or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0))
+
+
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -289,6 +315,12 @@ class FakeOpenAI(LoopbackServer):
         # Extra headers on every streamed model answer (e.g. x-ratelimit-remaining-requests).
         self.headers: dict[str, str] = {}
         self._upload_ids = itertools.count(1)
+        # POST /v1/audio/transcriptions: set, it answers with this HTTP status (404 or 405: as a
+        # server without the route, aiohttp's plain "404: Not Found"; others: an OpenAI error);
+        # with `transcription_gate` set, it answers only once the test sets it (or the fake stops).
+        self.transcription_status: int | None = None
+        self.transcription_error = "fake transcription failure"
+        self.transcription_gate: asyncio.Event | None = None
         # Encrypted reasoning the fake handed out (a request may send back only these).
         self.reasoning_issued: set[str] = set()
         # Replies the fake could not play; `stop()` raises FakeScriptError if any.
@@ -306,6 +338,7 @@ class FakeOpenAI(LoopbackServer):
         app.router.add_post("/v1/images/edits", self._images)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/files", self._upload)
+        app.router.add_post("/v1/audio/transcriptions", self._transcribe)
         app.router.add_get("/v1/containers/{container_id}/files/{file_id}", self._container_file)
         app.router.add_get("/v1/containers/{container_id}/files/{file_id}/content", self._container_file)
 
@@ -336,6 +369,11 @@ class FakeOpenAI(LoopbackServer):
     def chat_requests(self) -> list[dict[str, Any]]:
         """Bodies sent to /v1/chat/completions."""
         return [r.body for r in self.requests if r.path == "/v1/chat/completions"]
+
+    def transcription_requests(self) -> list[dict[str, Any]]:
+        """Bodies sent to /v1/audio/transcriptions: the form fields, ``file`` as (filename, bytes)
+        and ``file_type`` (the part's content type)."""
+        return [r.body for r in self.requests if r.path == "/v1/audio/transcriptions"]
 
     def image_requests(self) -> list[dict[str, Any]]:
         """Bodies (multipart fields for edits) sent to /v1/images/*."""
@@ -551,6 +589,65 @@ class FakeOpenAI(LoopbackServer):
             meta["expires_at"] = created + seconds
         self.files[meta["id"]] = (meta, upload[1])
         return web.json_response(meta)
+
+    async def _transcribe(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v1/audio/transcriptions`` (multipart: ``file``, ``model``, optional
+        ``response_format`` json or text, ``language``, ``prompt``), answered as the real API does:
+        ``{"text", "usage"}`` (tokens for the gpt-4o models, duration for whisper-1), or the text.
+
+        The transcript is what `spoken_audio` hid in the bytes. A name the API does not take is a
+        400 "Invalid file format"; bytes that are not audio, a 400 "might be corrupted"."""
+        fields: dict[str, str] = {}
+        upload: tuple[str, bytes] | None = None
+        file_type = ""
+        async for part in await request.multipart():
+            data = bytes(await part.read())  # type: ignore[union-attr]
+            if part.name == "file" and part.filename:  # type: ignore[union-attr]
+                upload, file_type = (part.filename, data), part.headers.get("Content-Type", "")  # type: ignore[union-attr]
+            else:
+                fields[str(part.name)] = data.decode()  # type: ignore[union-attr]
+        self.requests.append(Recorded(request.path, {**fields, "file": upload, "file_type": file_type},
+                                      dict(request.headers)))
+        refused = self._refuse(request, {})
+        if refused is not None:
+            return refused
+        if self.transcription_gate is not None:
+            try:
+                await self._until(self.transcription_gate)
+            except _Aborted:
+                return self._cut(request)
+        if self.transcription_status in (404, 405):
+            status = self.transcription_status
+            return web.Response(status=status, text="404: Not Found" if status == 404 else "405: Method Not Allowed")
+        if self.transcription_status is not None:
+            return self._error(self.transcription_status, self.transcription_error)
+        model, form = fields.get("model", ""), fields.get("response_format", "json")
+        if upload is None or not model:
+            return self._error(400, "A file and a model are required.", code="invalid_request")
+        name, data = upload
+        extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        if extension not in TRANSCRIBE_FORMATS:
+            return self._error(400, f"Invalid file format. Supported formats: {list(TRANSCRIBE_FORMATS)}",
+                               code="invalid_value")
+        if not _looks_like_audio(data):
+            return self._error(400, "Audio file might be corrupted or unsupported", code="invalid_value")
+        if form not in ("json", "text") and model != "whisper-1":
+            return self._error(400, f"response_format '{form}' is not compatible with model '{model}'. "
+                               "Use 'json' or 'text' instead.", code="unsupported_value")
+        if form not in ("json", "text"):
+            return self._error(400, f"fake OpenAI: response_format {form!r} is not served here", code="invalid_value")
+        text = data.split(SPOKEN, 1)[1].decode(errors="replace") if SPOKEN in data else ""
+        if form == "text":
+            return web.Response(text=text + "\n", content_type="text/plain")
+        audio_tokens = len(data) // 100 + 1
+        prompt_tokens = len(fields.get("prompt", "")) // 4
+        usage: dict[str, Any] = (
+            {"type": "duration", "seconds": round(len(data) / 16000, 2)} if model == "whisper-1" else
+            {"type": "tokens", "input_tokens": audio_tokens + prompt_tokens, "output_tokens": len(text) // 4 + 1,
+             "total_tokens": audio_tokens + prompt_tokens + len(text) // 4 + 1,
+             "input_token_details": {"text_tokens": prompt_tokens, "audio_tokens": audio_tokens}}
+        )
+        return web.json_response({"text": text, "usage": usage})
 
     def uploads(self) -> list[dict[str, Any]]:
         """The files uploaded, oldest first: their file objects, each with its ``data``."""

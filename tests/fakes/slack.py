@@ -244,9 +244,17 @@ class FakeSlack(LoopbackServer):
         self.files[file_id] = record
         return record
 
-    def add_file(self, name: str, content: bytes, mimetype: str, *, user: str = "U0ALICE") -> dict[str, Any]:
-        """Register a file a person uploaded; returns its file dict (for ``user_says(files=[...])``)."""
+    def add_file(self, name: str, content: bytes, mimetype: str, *, user: str = "U0ALICE",
+                 subtype: str | None = None) -> dict[str, Any]:
+        """Register a file a person uploaded; returns its file dict (for ``user_says(files=[...])``).
+
+        ``subtype="slack_audio"``: a voice clip recorded in Slack, with the fields Slack adds to one."""
         record = self._file_record(self._new_id("F"), name, mimetype, len(content), user)
+        if subtype:
+            record["subtype"] = subtype
+        if subtype == "slack_audio":
+            record.update(media_display_type="audio", duration_ms=max(1000, len(content) // 4),
+                          transcription={"status": "processing"})
         self.file_bytes[record["id"]] = content
         return record
 

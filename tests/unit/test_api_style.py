@@ -57,3 +57,24 @@ def test_the_modal_leaves_web_search_out_when_the_server_has_none() -> None:
     [block] = [b for b in view["blocks"] if b.get("block_id") == "features"]
     assert [o["value"] for o in block["element"]["initial_options"]] == ["streaming"]
     assert "need OpenAI's Responses API" in block["hint"]["text"]  # the one-line note
+
+
+def test_transcription_has_one_default_in_either_style() -> None:
+    for env in (VALID, CHAT):
+        config = load_config(env)
+        assert config.openai_transcribe_model == "gpt-4o-mini-transcribe" and config.listening_enabled
+    assert load_config({**CHAT, "OPENAI_TRANSCRIBE_MODEL": "whisper-1"}).openai_transcribe_model == "whisper-1"
+
+
+@pytest.mark.parametrize("value", ["off", "OFF", " Off "])
+def test_off_turns_listening_off(value: str) -> None:
+    config = load_config({**VALID, "OPENAI_TRANSCRIBE_MODEL": value})
+    assert config.openai_transcribe_model == "" and not config.listening_enabled
+
+
+def test_the_audio_size_limit_is_its_own_setting() -> None:
+    assert load_config(VALID).max_audio_mb == 25
+    assert load_config({**VALID, "MAX_AUDIO_MB": "100", "MAX_FILE_MB": "5"}).max_audio_mb == 100
+    with pytest.raises(ConfigError) as caught:
+        load_config({**VALID, "MAX_AUDIO_MB": "0"})
+    assert caught.value.problems == ["MAX_AUDIO_MB=0 is out of range: use 0.01 to 1024"]
