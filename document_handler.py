@@ -63,7 +63,7 @@ TEXT_MIMETYPES = ("application/json", "application/xml", "application/x-yaml", "
 # What the bot reads, for the reply to a file it does not.
 READABLE_KINDS = (
     "PDF, Word (.docx), Excel (.xlsx, .xlsm), PowerPoint (.pptx), CSV and TSV, web pages (.html), "
-    "e-mails (.eml) and text files"
+    "e-mails (.eml), text files, images, and voice clips and audio (.m4a, .mp3, .wav, .webm, .ogg)"
 )
 UNSUPPORTED_REASON = f"I can't read this kind of file yet ({READABLE_KINDS} work)"
 WORKER_MEMORY_BYTES = 1024 * 1024 * 1024

@@ -80,7 +80,8 @@ async def test_unreadable_files_get_specific_replies_while_the_question_is_answe
     assert "I couldn't read huge.csv: it is 1.1 MB, over the 1 MB limit." in text
     assert "I couldn't read locked.xlsx: it is password-protected." in text
     assert ("I couldn't read talk.key: I can't read this kind of file yet (PDF, Word (.docx), Excel (.xlsx, .xlsm), "
-            "PowerPoint (.pptx), CSV and TSV, web pages (.html), e-mails (.eml) and text files work).") in text
+            "PowerPoint (.pptx), CSV and TSV, web pages (.html), e-mails (.eml), text files, images, and voice "
+            "clips and audio (.m4a, .mp3, .wav, .webm, .ogg) work).") in text
     assert "the readable one" in openai.responses_requests()[0]["input"][0]["content"]
     huge = files[3]["id"]
     assert all(file_id != huge for file_id, _ in slack.downloads)  # refused before downloading
