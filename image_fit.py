@@ -11,8 +11,10 @@ from __future__ import annotations
 import io
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+if TYPE_CHECKING:  # Pillow is imported on the first image (2 MB of the bot's memory otherwise)
+    from PIL import Image
 
 # OpenAI scales a "high detail" image to fit 2048 px anyway: more pixels only cost bytes.
 MAX_SIDE = 2048
@@ -49,6 +51,8 @@ def _megabytes(size: int) -> str:
 
 def _flattened(image: Image.Image) -> Image.Image:
     """RGB for JPEG: transparency over white (a black background would hide dark drawings)."""
+    from PIL import Image
+
     if image.mode in ("RGB", "L"):
         return image
     if "A" in image.getbands() or (image.mode == "P" and "transparency" in image.info):
@@ -76,6 +80,8 @@ def fit_image(data: bytes, mimetype: str, max_bytes: int, max_side: int = MAX_SI
     Photos become JPEG; PNG (screenshots, drawings: sharp edges) stays PNG while it fits.
     Only the first frame of an animation is kept (the model reads still images).
     """
+    from PIL import Image, UnidentifiedImageError
+
     try:
         image = Image.open(io.BytesIO(data))  # lazy: reads the header only
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
@@ -94,6 +100,8 @@ def fit_image(data: bytes, mimetype: str, max_bytes: int, max_side: int = MAX_SI
 
 
 def _shrink(image: Image.Image, mimetype: str, max_bytes: int, max_side: int) -> Fitted:
+    from PIL import Image, ImageOps
+
     try:
         # JPEG only: decode at 1/2, 1/4 or 1/8 scale when that still covers `max_side`.
         image.draft("RGB", (max_side, max_side))
