@@ -29,8 +29,8 @@ def parses(app: Any, outcome: str) -> float:
 
 
 async def usage_rows(app: Any) -> list[tuple[Any, ...]]:
-    async with app.db.conn.execute("SELECT model, kind, input_tokens, output_tokens FROM usage ORDER BY id") as cursor:
-        return [tuple(row) for row in await cursor.fetchall()]
+    rows = await app.db.query("SELECT model, kind, input_tokens, output_tokens FROM usage ORDER BY id")
+    return [tuple(row) for row in rows]
 
 
 async def test_a_voice_clip_alone_is_answered_as_its_words_and_kept_for_follow_ups(
