@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, AsyncIterator
 
 import openai
-from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+from openai import AsyncOpenAI, AsyncStream, DefaultAsyncHttpxClient
 
 from openai_client import chat_completions, responses
 from openai_client.events import (
@@ -223,10 +223,16 @@ class OpenAIClient:
     async def _stream_responses(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         reader = responses.EventReader()
         try:
-            params, body = _untransformed(responses.request_params(request), ("input", "tools"))
-            stream = await self._client.responses.create(**params, extra_body=body)
+            # The events as the API's JSON (`AsyncStream[object]`), not the SDK's models: see
+            # `responses.EventReader`. The body goes as built (no parameter transform either).
+            stream = await self._client.post(
+                "/responses", body=responses.request_params(request), cast_to=object, stream=True,
+                stream_cls=AsyncStream[object],
+            )
             async with stream:
                 async for event in stream:
+                    if not isinstance(event, dict):
+                        continue  # not an event of the Responses API (a keep-alive comment, say)
                     for converted in reader.read(event):
                         yield converted
                         if isinstance(converted, Completed):

@@ -2,7 +2,7 @@
 
 Pure, like chat_completions.py: `request_params` builds `responses.create` arguments from a
 `ModelRequest` (tools, and what earlier rounds of the turn said, thought and got), and
-`EventReader` turns the SDK's typed stream events into `TextDelta`, `ToolActivity`,
+`EventReader` turns the stream's JSON events into `TextDelta`, `ToolActivity`,
 `FunctionCall`, `Reasoning` and `Completed`, keeping what spans events (the answer's citations) in one place.
 """
 
@@ -73,83 +73,96 @@ def request_params(request: ModelRequest) -> dict[str, Any]:
     return params
 
 
-def reasoning_input(item: Any) -> dict[str, Any]:
+def reasoning_input(item: dict[str, Any]) -> dict[str, Any]:
     """A finished reasoning output item as the input item that sends it back (the fields the
     input accepts; `encrypted_content` only if the server gave one)."""
-    sent: dict[str, Any] = {"type": "reasoning", "id": item.id,
-                            "summary": [{"type": "summary_text", "text": s.text} for s in item.summary or ()]}
-    if getattr(item, "encrypted_content", None):
-        sent["encrypted_content"] = item.encrypted_content
-    if getattr(item, "content", None):
-        sent["content"] = [{"type": "reasoning_text", "text": c.text} for c in item.content]
+    sent: dict[str, Any] = {"type": "reasoning", "id": item.get("id", ""),
+                            "summary": [{"type": "summary_text", "text": s.get("text", "")}
+                                        for s in item.get("summary") or ()]}
+    if item.get("encrypted_content"):
+        sent["encrypted_content"] = item["encrypted_content"]
+    if item.get("content"):
+        sent["content"] = [{"type": "reasoning_text", "text": c.get("text", "")} for c in item["content"]]
     return sent
 
 
-def _query(item: Any) -> tuple[str, tuple[str, ...]]:
+def _query(item: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
     """A web search's query and the URLs it looked at, from its `action`."""
-    action = getattr(item, "action", None)
-    query = getattr(action, "query", None) or ""
-    sources = tuple(getattr(s, "url", "") for s in getattr(action, "sources", None) or () if getattr(s, "url", ""))
+    action = item.get("action") or {}
+    query = action.get("query") or ""
+    sources = tuple(s["url"] for s in action.get("sources") or () if isinstance(s, dict) and s.get("url"))
     return query, sources
 
 
+def _tokens(response: dict[str, Any]) -> tuple[int, int]:
+    usage = response.get("usage") or {}
+    return int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
+
+
 class EventReader:
-    """One response's stream events → our events (stateful: citations arrive with the message)."""
+    """One response's stream events → our events (stateful: citations arrive with the message).
+
+    The events are the API's JSON as it came (`client.py` asks the SDK for them unparsed:
+    validating ~20 events per answer into pydantic models cost more of the loop's CPU than the
+    rest of an answer's work); this reads only the fields it needs, each with a default.
+    """
 
     def __init__(self) -> None:
         self._citations: dict[str, Citation] = {}
         self._files: dict[str, ContainerFile] = {}
 
-    def read(self, event: Any) -> Iterator[StreamEvent]:
-        kind = event.type
+    def read(self, event: dict[str, Any]) -> Iterator[StreamEvent]:
+        kind = event.get("type", "")
         if kind == "response.output_text.delta":
-            yield TextDelta(event.delta)
+            yield TextDelta(event.get("delta") or "")
         elif kind in _STARTED:
-            yield ToolActivity(_STARTED[kind], step_id=getattr(event, "item_id", "") or "")
+            yield ToolActivity(_STARTED[kind], step_id=event.get("item_id") or "")
         elif kind == "response.output_item.done":
-            yield from self._item_done(event.item)
+            yield from self._item_done(event.get("item") or {})
         elif kind in ("response.completed", "response.incomplete"):
-            usage = getattr(event.response, "usage", None)
-            details = getattr(event.response, "incomplete_details", None)
+            response = event.get("response") or {}
+            details = response.get("incomplete_details") or {}
+            tokens_in, tokens_out = _tokens(response)
             yield Completed(
-                input_tokens=getattr(usage, "input_tokens", 0) or 0,
-                output_tokens=getattr(usage, "output_tokens", 0) or 0,
-                incomplete_reason=getattr(details, "reason", None) if kind.endswith("incomplete") else None,
+                input_tokens=tokens_in,
+                output_tokens=tokens_out,
+                incomplete_reason=details.get("reason") if kind.endswith("incomplete") else None,
                 citations=tuple(self._citations.values()),
                 files=tuple(self._files.values()),
             )
         elif kind == "response.failed":
-            error = getattr(event.response, "error", None)
-            code = getattr(error, "code", "") or ""
-            message = getattr(error, "message", None) or "the model reported a failure"
-            usage = getattr(event.response, "usage", None)
-            spent = None if usage is None else (
-                getattr(usage, "input_tokens", 0) or 0, getattr(usage, "output_tokens", 0) or 0
-            )
+            response = event.get("response") or {}
+            error = response.get("error") or {}
+            code = error.get("code") or ""
+            message = error.get("message") or "the model reported a failure"
+            spent = _tokens(response) if response.get("usage") else None
             raise ModelError(
                 ErrorKind.RATE_LIMIT if "rate_limit" in code else ErrorKind.SERVER,
                 f"{code}: {message}" if code else message, usage=spent,
             )
         elif kind == "error":
-            raise ModelError(ErrorKind.SERVER, getattr(event, "message", None) or "stream error")
+            raise ModelError(ErrorKind.SERVER, event.get("message") or "stream error")
 
-    def _item_done(self, item: Any) -> Iterator[StreamEvent]:
-        kind = getattr(item, "type", "")
+    def _item_done(self, item: dict[str, Any]) -> Iterator[StreamEvent]:
+        kind = item.get("type", "")
         if kind == "function_call":
-            yield FunctionCall(item.call_id, item.name, item.arguments or "")
+            yield FunctionCall(item.get("call_id") or "", item.get("name") or "", item.get("arguments") or "")
         elif kind == "reasoning":
             yield Reasoning(reasoning_input(item))
         elif kind in HOSTED_ITEMS:
-            failed = getattr(item, "status", "") in ("failed", "incomplete")
+            failed = item.get("status") in ("failed", "incomplete")
             query, sources = _query(item) if kind == "web_search_call" else ("", ())
-            yield ToolActivity(HOSTED_ITEMS[kind], step_id=getattr(item, "id", "") or "",
+            yield ToolActivity(HOSTED_ITEMS[kind], step_id=item.get("id") or "",
                                status="error" if failed else "complete", detail=query, sources=sources)
         elif kind == "message":
-            for part in getattr(item, "content", None) or ():
-                for note in getattr(part, "annotations", None) or ():
-                    kind = getattr(note, "type", "")
-                    if kind == "url_citation" and note.url not in self._citations:
-                        self._citations[note.url] = Citation(note.url, getattr(note, "title", "") or "")
-                    elif kind == "container_file_citation" and note.file_id not in self._files:
-                        self._files[note.file_id] = ContainerFile(note.container_id, note.file_id,
-                                                                  getattr(note, "filename", "") or note.file_id)
+            for part in item.get("content") or ():
+                for note in part.get("annotations") or () if isinstance(part, dict) else ():
+                    self._note(note)
+
+    def _note(self, note: dict[str, Any]) -> None:
+        kind = note.get("type", "")
+        if kind == "url_citation" and note.get("url") and note["url"] not in self._citations:
+            self._citations[note["url"]] = Citation(note["url"], note.get("title") or "")
+        elif kind == "container_file_citation" and note.get("file_id") and note["file_id"] not in self._files:
+            self._files[note["file_id"]] = ContainerFile(note.get("container_id") or "", note["file_id"],
+                                                         note.get("filename") or note["file_id"])
