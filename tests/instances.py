@@ -67,8 +67,11 @@ class BotProcesses:
         self.folder = folder
         self.bots: list[BotProcess] = []
 
-    async def start(self, name: str, **settings: str) -> BotProcess:
-        """Start `python main.py` as INSTANCE_NAME=`name`; returns once it is ready and connected."""
+    async def start(self, name: str, *, identify: bool = True, **settings: str) -> BotProcess:
+        """Start `python main.py` as INSTANCE_NAME=`name`; returns once it is ready and connected.
+
+        `identify=False`: bots started at the same moment (`asyncio.gather`) cannot tell their
+        connections apart; they get none (`connection` 0), and envelopes go by `delivery`."""
         known = {c.id for c in self.slack.connections()}
         env = {**self.python_env, **bot_env(self.slack, self.openai, self.database_url),
                "INSTANCE_NAME": name, **settings}
@@ -84,8 +87,8 @@ class BotProcesses:
             if not bot.running:
                 raise AssertionError(f"{name} exited with {process.returncode} while starting:\n{bot.tail()}")
             new = [c.id for c in self.slack.connections() if c.id not in known]
-            if "ready (instance" in bot.log() and new:
-                bot.connection = new[-1]
+            if "ready (instance" in bot.log() and (new or not identify):
+                bot.connection = new[-1] if identify else 0
                 return bot
             if time.monotonic() > deadline:
                 raise AssertionError(f"{name} not ready and connected within {START_SECONDS} s:\n{bot.tail()}")

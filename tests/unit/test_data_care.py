@@ -163,12 +163,16 @@ async def test_retention_empties_every_table_of_old_rows_and_keeps_new_ones(db: 
     for ts in ("1.1", "2.2", "2.2"):
         await db.record_tool_call("U1", "C1", ts, "orders__lookup", "ok", 12)
     await _set(db, "UPDATE tool_calls SET created_at = ? WHERE id = 2", old)
+    # Threads' turns (several instances): the idle thread's and a never answered thread's go.
+    for ts in ("1.1", "2.2", "9.9"):
+        assert await db.take_thread("C1", ts, ts, "bot-a#1", 30) == 1
+        await db.release_thread("C1", ts, ts, "bot-a#1")
 
     deleted = await db.delete_expired(cutoff, keep_usage_since=now - DAY)
 
     assert deleted == {
-        "feedback": 2, "answers": 2, "usage": 2, "tool_calls": 2, "inbound_messages": 1, "threads": 1,
-        "users": 1, "user_settings": 1,
+        "feedback": 2, "answers": 2, "usage": 2, "tool_calls": 2, "inbound_messages": 1,
+        "thread_leases": 2, "threads": 1, "users": 1, "user_settings": 1,
     }
 
     async def left(sql: str, *params: object) -> list[tuple[object, ...]]:
@@ -184,6 +188,7 @@ async def test_retention_empties_every_table_of_old_rows_and_keeps_new_ones(db: 
     assert await left("SELECT message_ts, user_id FROM feedback") == [("2.5", "U2")]
     assert await left("SELECT thread_ts, created_at = ? FROM usage ORDER BY id", now) == [("2.2", 1), ("1.1", 1)]
     assert await left("SELECT message_ts FROM inbound_messages") == [("1.9",)]
+    assert await left("SELECT thread_ts FROM thread_leases") == [("2.2",)]
     assert await left("SELECT user_id FROM users ORDER BY user_id") == [("UBACK",), ("UNEW",), ("UWELCOMED",)]
     assert await left("SELECT user_id FROM user_settings ORDER BY user_id") == [("UBACK",), ("UNEW",)]
     assert await db.workspace_settings() == {"model": "m"}  # the admins' configuration stays
