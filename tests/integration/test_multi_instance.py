@@ -14,7 +14,7 @@ from message_processor.utilities import BUSY_NOTICE, QUEUED_STATUS, RESTARTED_NO
 from tests.engines import postgresql_only
 from tests.fakes.openai import FakeOpenAI, Reply, last_user_text
 from tests.fakes.slack import FakeSlack
-from tests.helpers import bot_replies, settled, wait_replies
+from tests.helpers import bot_replies, interaction, settled, view_state, wait_replies
 from tests.instances import BotProcesses
 
 pytestmark = postgresql_only("several instances share one PostgreSQL database")
@@ -249,3 +249,34 @@ async def test_instances_starting_at_once_recover_a_dead_ones_messages_once_each
     assert len(openai.responses_requests()) == 10
     owners = await journal(database_url, "SELECT owner FROM inbound_messages")
     assert all(not row["owner"].startswith("bot-a#") for row in owners)
+
+
+async def test_a_settings_change_through_one_instance_applies_to_the_next_answer_from_the_other(
+    slack: FakeSlack, openai: FakeOpenAI, bots: BotProcesses
+):
+    a = await bots.start("bot-a", **QUIET)
+    b = await bots.start("bot-b", **QUIET)
+    first = await slack.user_says("U0ALICE", "D0ALICE", "hello", to=b.connection)
+    await wait_replies(slack, "D0ALICE", first)  # b has Alice's settings in memory now
+    assert "French" not in openai.responses_requests()[-1]["instructions"]
+
+    command = await slack.push_envelope("slash_commands", {
+        "command": "/ai-settings", "text": "", "user_id": "U0ALICE", "channel_id": "D0ALICE",
+        "team_id": slack.team_id, "trigger_id": "trigger-U0ALICE", "response_url": "http://x",
+    }, accepts_response_payload=True, to=a.connection)
+    await slack.wait_for_ack(command)
+    await slack.wait_for(lambda: slack.calls_to("views.open"))
+    view_id, view = next(iter(slack.views.items()))
+    submission = interaction(slack, "view_submission", "U0ALICE", view={
+        **view, "id": view_id, "hash": "h1",
+        "state": {"values": view_state(view, custom_instructions="Always answer in French.")},
+    })
+    await slack.wait_for_ack(await slack.push_envelope("interactive", submission, accepts_response_payload=True,
+                                                       to=a.connection))
+    await slack.wait_for(lambda: any(c.params.get("channel") == "U0ALICE" for c in slack.calls_to("chat.postMessage")),
+                         10, "the change was not confirmed")  # saved on a
+
+    again = await slack.user_says("U0ALICE", "D0ALICE", "bonjour", to=b.connection)
+    await wait_replies(slack, "D0ALICE", again)
+
+    assert "Always answer in French." in openai.responses_requests()[-1]["instructions"]

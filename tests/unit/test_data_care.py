@@ -208,6 +208,26 @@ async def test_retention_keeps_todays_usage_of_a_forgotten_thread_for_the_budget
     assert describe_deleted(deleted) == "1 threads"
 
 
+@postgresql_only("several instances on one database")
+async def test_retention_runs_on_one_instance_at_a_time(db: Database, database_url: str) -> None:
+    old = await db.ensure_thread("C1", "1.1")
+    await db.query("UPDATE threads SET last_activity = ? WHERE id = ?", (time.time() - 40 * DAY, old))
+    care = DataCare(db, None, keep=0, interval_seconds=3600, retention_days=30)
+    other = Database(database_url)
+    await other.open()
+    try:
+        async with other.job_lock("retention") as running_there:
+            assert running_there
+            assert await care.forget_old_data() is None  # skipped: the other instance is at it
+            assert await db.thread_id("C1", "1.1") == old
+    finally:
+        await other.close()
+
+    deleted = await care.forget_old_data()
+
+    assert deleted is not None and deleted["threads"] == 1
+
+
 @sqlite_only("secure_delete and the WAL file")
 async def test_what_retention_deletes_leaves_no_trace_in_the_files(db: Database, tmp_path: Path) -> None:
     in_file, in_wal = b"the launch code is 7431-TANGERINE", b"the vault opens with 9902-PLUM"
