@@ -184,20 +184,32 @@ class MessageProcessor(TextHandlerMixin):
     async def _take_turn(self, message: Message, received: float, turn: PersonTicket) -> None:
         """Under the thread's lock (waiting for it, or turned away), answer and settle the journal."""
         key = message.conversation_key
-        settings = await self.settings.effective(message.user_id, message.channel_id, message.thread_id)
         reply: ReplyStream | None = None
-        state = await self.threads.try_acquire(key)
-        if state is None:
-            queued = await self._wait_in_line(message, settings)
-            if queued is None:
-                return
-            place, reply = queued
+        # The thread, or a place in its line, before anything is awaited: a burst keeps the
+        # order it came in (with several instances the settings read below is a database
+        # round trip, and a pool finishes round trips in any order).
+        state = await self.threads.try_acquire(key)  # never suspends
+        place = None if state is not None else await self._line_up(message)
+        if state is None and place is None:
+            return  # turned away
+        try:
+            settings = await self.settings.effective(message.user_id, message.channel_id, message.thread_id)
+            if place is not None:
+                reply = await self._show_queued(message, place, settings)
+        except BaseException:
+            if state is not None:
+                self.threads.release(state)
+            elif place is not None:
+                place.leave()  # the line moves up (nothing to do if it left already)
+            raise
+        if place is not None:
             try:
                 state = await place.wait()
             except asyncio.CancelledError:
                 await self._tell(reply, SHUTDOWN_NOTICE)
                 await asyncio.shield(self._settle(message, "interrupted"))
                 raise
+        assert state is not None
         status: str | None = "failed"
         leased = False
         try:
@@ -301,10 +313,8 @@ class MessageProcessor(TextHandlerMixin):
                 await self.client.send_message(message.channel_id, message.thread_id, notice)
             self.stats.record("refused", 0.0)
 
-    async def _wait_in_line(
-        self, message: Message, settings: Settings
-    ) -> tuple[Ticket, ReplyStream] | None:
-        """Busy thread: queue (with a visible status) or say so; None means not answered.
+    async def _line_up(self, message: Message) -> Ticket | None:
+        """Busy thread: a place in its line, or say so; None means not answered.
 
         The place in line is taken before anything is awaited: a burst into one busy thread
         sees the line grow message by message, so it never overshoots THREAD_QUEUE_SIZE and
@@ -319,7 +329,11 @@ class MessageProcessor(TextHandlerMixin):
             notice = BUSY_NOTICE if self.config.thread_busy_policy == "reject" else QUEUE_FULL_NOTICE.format(waiting=waiting)
             await self._turn_away(message, notice, "busy")
             log.info("%s: busy, message %s turned away", key, message.message_id)
-            return None
+        return ticket
+
+    async def _show_queued(self, message: Message, ticket: Ticket, settings: Settings) -> ReplyStream:
+        """The queued status, shown while the message waits in its thread's line."""
+        key = message.conversation_key
         reply = self.client.reply_stream(
             message.channel_id, message.thread_id, live=settings.streaming, user_id=message.user_id
         )
@@ -329,7 +343,7 @@ class MessageProcessor(TextHandlerMixin):
             ticket.leave()  # not answered after all (Slack refused, shutdown): the line moves up
             raise
         log.info("%s: busy, message %s queued (%d ahead)", key, message.message_id, ticket.ahead)
-        return ticket, reply
+        return reply
 
     async def _answer(
         self, message: Message, state: ThreadState, reply: ReplyStream | None, settings: Settings,
@@ -508,8 +522,12 @@ class MessageProcessor(TextHandlerMixin):
                 log.warning("%s: could not tidy up after the restart", message.conversation_key, exc_info=True)
             if age_minutes <= window_minutes:
                 again.append(message)
-            else:
+                continue
+            try:
                 await self._settle(message, "expired")
+            except self.db.errors as exc:  # the next start's recovery finds it again
+                log.error("%s: could not settle message %s as expired: %s",
+                          message.conversation_key, message.message_id, exc)
         for message in again:
             log.info("%s: answering message %s left unanswered by a restart",
                      message.conversation_key, message.message_id)
