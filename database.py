@@ -395,6 +395,32 @@ MIGRATIONS: tuple[str | PerEngine, ...] = (
 GENERATED_IMAGE_PREFIX = "generated:"
 
 
+# `python -m database copy`: every table of the schema, parents before children (so foreign
+# keys hold at every row), with the key it is paged by. `cache_versions` is not copied: the
+# target has its own settings version.
+COPY_KEYS: dict[str, tuple[str, ...]] = {
+    "threads": ("id",),
+    "messages": ("id",),
+    "users": ("user_id",),
+    "inbound_messages": ("channel_id", "message_ts"),
+    "user_settings": ("user_id",),
+    "thread_settings": ("thread_id",),
+    "images": ("id",),
+    "usage": ("id",),
+    "workspace_settings": ("id",),
+    "answers": ("channel_id", "message_ts"),
+    "feedback": ("channel_id", "message_ts", "user_id"),
+    "thread_user_settings": ("thread_id", "user_id"),
+    "tool_calls": ("id",),
+    "thread_files": ("id",),
+    "thread_leases": ("channel_id", "thread_ts"),
+}
+COPY_ORDER = tuple(COPY_KEYS)
+# Tables whose `id` the database numbers ({pk}): PostgreSQL's numbering goes on past a copy.
+NUMBERED_TABLES = ("threads", "messages", "images", "usage", "tool_calls", "thread_files")
+COPY_BATCH = 500
+
+
 class DatabaseError(Exception):
     """The database cannot be used (for example it was written by a newer version)."""
 
@@ -786,6 +812,81 @@ class Database:
     async def schema_version(self) -> int:
         return await self._engine.schema_version()
 
+
+    # --- copying a database -----------------------------------------------------------------
+
+    async def tables(self) -> list[str]:
+        """The bot's tables in this database (not the engine's own bookkeeping)."""
+        if isinstance(self._engine, _Postgres):
+            sql = ("SELECT table_name AS name FROM information_schema.tables "
+                   "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> 'schema_version'")
+        else:
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        return sorted(str(row["name"]) for row in await self._all(sql))
+
+    async def _pages(self, table: str, batch: int) -> AsyncIterator[list[Row]]:
+        """A table's rows, `batch` at a time, in its key's order (keyset paging: no OFFSET)."""
+        key = COPY_KEYS[table]
+        order = ", ".join(key)
+        after: tuple[Any, ...] | None = None
+        while True:
+            where = ""
+            params: tuple[Any, ...] = (batch,)
+            if after is not None:
+                where = f" WHERE ({order}) > ({', '.join('?' for _ in key)})"
+                params = (*after, batch)
+            rows = await self._all(f"SELECT * FROM {table}{where} ORDER BY {order} LIMIT ?", params)
+            if not rows:
+                return
+            yield rows
+            after = tuple(rows[-1][column] for column in key)
+
+    async def copy_to(self, target: Database, batch: int = COPY_BATCH) -> dict[str, int]:
+        """Copy every table of this database into `target`, which must be empty; rows per table.
+
+        Parents before children (foreign keys hold at every row), ids kept, in one transaction
+        of the target's (all or nothing). A thread's last activity is its own, not the copied
+        turns' (the trigger of migration 7 would set it). PostgreSQL's identity columns then
+        number on past the copied ids. The settings version and the engines' own bookkeeping
+        are not copied: the target has its own.
+        """
+        known = set(COPY_ORDER) | {"cache_versions"}
+        for db in (self, target):
+            unknown = sorted(set(await db.tables()) - known)
+            if unknown:
+                raise DatabaseError(f"{db.describe} has tables this copy does not know: {', '.join(unknown)}")
+        for table in COPY_ORDER:
+            if await target._one(f"SELECT 1 FROM {table} LIMIT 1") is not None:
+                raise DatabaseError(
+                    f"{target.describe} is not empty ({table} has rows): copy into a new, empty database"
+                )
+        copied: dict[str, int] = {}
+        activity: list[tuple[float, int]] = []
+        async with target._engine.transaction() as tx:
+            for table in COPY_ORDER:
+                copied[table] = 0
+                async for rows in self._pages(table, batch):
+                    columns = list(rows[0].keys())
+                    await tx.write_many(
+                        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+                        [tuple(row[c] for c in columns) for row in rows],
+                    )
+                    copied[table] += len(rows)
+                    if table == "threads":
+                        activity += [(row["last_activity"], row["id"]) for row in rows]
+            await tx.write_many("UPDATE threads SET last_activity = ? WHERE id = ?", activity)
+            if isinstance(target._engine, _Postgres):
+                for table in NUMBERED_TABLES:
+                    await tx.read(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 1), "
+                        f"MAX(id) IS NOT NULL) FROM {table}"
+                    )
+        return copied
+
+    @property
+    def describe(self) -> str:
+        """Where the database is, as the log may show it (no password)."""
+        return self._engine.describe
 
     # --- inbound message journal -------------------------------------------------------------
 
@@ -1357,3 +1458,63 @@ class Database:
         if any(deleted.values()):
             await self._engine.after_delete()
         return deleted
+
+
+# --- python -m database copy SOURCE TARGET ---------------------------------------------------
+
+
+async def copy_database(source_url: str, target_url: str) -> dict[str, int]:
+    """Copy the database at `source_url` into the empty one at `target_url` (both migrated to
+    this version first, as the bot would at start); rows copied per table."""
+    if engine_of(source_url) == SQLITE:
+        path = source_url.removeprefix("sqlite:///")
+        if path != ":memory:" and not Path(path).is_file():
+            raise DatabaseError(f"there is no SQLite database at {path}")
+    if source_url == target_url:
+        raise DatabaseError("the source and the target are the same database")
+    source, target = Database(source_url, pool_size=2), Database(target_url, pool_size=2)
+    failures = (*source.errors, *target.errors)
+    try:
+        await source.open()
+        try:
+            await target.open()
+            try:
+                return await source.copy_to(target)
+            finally:
+                await target.close()
+        finally:
+            await source.close()
+    except failures as exc:
+        raise DatabaseError(f"the copy failed, nothing was copied: {exc}") from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m database copy SOURCE TARGET`: move a deployment to another database (say, from
+    SQLite into PostgreSQL, to run several instances); says what it copied."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m database", description=main.__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    copy = commands.add_parser(
+        "copy", help="copy every table into an empty database (ids kept)",
+        description="Copy every table of SOURCE into TARGET, which must be empty: parents before "
+                    "children, ids kept, PostgreSQL's numbering set past them, in one transaction. "
+                    "Stop the bot first. Both are DATABASE_URLs (sqlite:///path, postgresql://…).",
+    )
+    copy.add_argument("source")
+    copy.add_argument("target")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        copied = asyncio.run(copy_database(args.source, args.target))
+    except DatabaseError as exc:
+        print(f"copy: {exc}", file=sys.stderr)
+        return 1
+    rows = ", ".join(f"{count} {table}" for table, count in copied.items() if count) or "no rows"
+    print(f"copied {rows} from {without_password(args.source)} to {without_password(args.target)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

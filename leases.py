@@ -161,10 +161,16 @@ class Leases:
         """Unsettled messages of instances that stopped renewing their leases, now this one's.
 
         At start, also the messages of this name's earlier runs (dead, since this process
-        holds the name), without waiting for their leases to run out.
+        holds the name), without waiting for their leases to run out. Claimed in batches, each
+        its own short transaction, until none is left.
         """
         previous = f"{self.name}#" if at_start and self.name_held else None
-        return await self.db.take_over(self.owner, self.lease_seconds, previous=previous, limit=TAKE_OVER_BATCH)
+        taken: list[dict[str, Any]] = []
+        while True:
+            batch = await self.db.take_over(self.owner, self.lease_seconds, previous=previous, limit=TAKE_OVER_BATCH)
+            taken += batch
+            if len(batch) < TAKE_OVER_BATCH:
+                return taken
 
     async def run_takeovers(self, handle: Callable[[list[dict[str, Any]]], Awaitable[None]]) -> None:
         """Background job: every `interval`, take over what dead instances left and `handle` it."""
