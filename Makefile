@@ -22,7 +22,8 @@ console: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The same suite on a throwaway PostgreSQL server (tests/postgres_server.py starts and removes it).
+# The same suite on a throwaway PostgreSQL server (tests/postgres_server.py starts and removes it),
+# with the multi-instance tests (two bot processes on one database), which need PostgreSQL.
 test-postgres: $(STAMP)
 	$(BIN)/python -m tests.postgres_server -- $(BIN)/python -m pytest
 

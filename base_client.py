@@ -96,6 +96,8 @@ class HistoryMessage:
     outsider: bool = False
     # A name to show for an author who is not a person (another bot's name).
     author: str | None = None
+    # For the bot's progress messages: the instance run that was writing it (leases.py).
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -189,8 +191,13 @@ class BaseClient(ABC):
         such as a file name: the client shows them literally, never as markup or mentions."""
 
     @abstractmethod
-    async def close_stale_progress(self, channel_id: str, thread_id: str, notice: str) -> int:
-        """End progress messages a previous (crashed) process left in a conversation; how many."""
+    async def close_stale_progress(
+        self, channel_id: str, thread_id: str, notice: str, owner: str | None = None
+    ) -> int:
+        """End progress messages a previous (crashed) process left in a conversation; how many.
+
+        `owner`: only those of that instance run (and untagged ones), never another live
+        instance's; None: every one this process is not writing (one process)."""
 
     @abstractmethod
     async def send_welcome(self, channel_id: str, thread_id: str, user_id: str) -> None:

@@ -70,6 +70,10 @@ class Config:
     database_pool_size: int = 10
     # This process's name in /health and the log ("" until load_config: `<hostname>:<pid>`).
     instance_name: str = ""
+    # PostgreSQL (several instances): how long an instance's claim on a message or a thread's
+    # turn lasts unless renewed (its heartbeat renews it every quarter of this). A dead
+    # instance's work is taken over by another within about 1.25 times this.
+    lease_seconds: float = 20.0
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     thread_busy_policy: str = "reject"
     thread_queue_size: int = 3
@@ -435,6 +439,7 @@ def load_config(
         database_url=r.database_url("DATABASE_URL", Config.database_url),
         database_pool_size=r.number("DATABASE_POOL_SIZE", Config.database_pool_size, 1, 1000, int),
         instance_name=_instance_name(r),
+        lease_seconds=r.number("LEASE_SECONDS", Config.lease_seconds, 1, 600),
         system_prompt=r.text("SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
         thread_busy_policy=r.choice("THREAD_BUSY_POLICY", Config.thread_busy_policy, ("reject", "queue")),
         thread_queue_size=r.number("THREAD_QUEUE_SIZE", Config.thread_queue_size, 1, 100, int),

@@ -333,7 +333,9 @@ class ConsoleClient(BaseClient):
         self.terminal.line(text)
         return self._new_id()
 
-    async def close_stale_progress(self, channel_id: str, thread_id: str, notice: str) -> int:
+    async def close_stale_progress(
+        self, channel_id: str, thread_id: str, notice: str, owner: str | None = None
+    ) -> int:
         return 0  # a terminal keeps no progress messages across runs
 
     async def send_welcome(self, channel_id: str, thread_id: str, user_id: str) -> None:

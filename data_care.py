@@ -3,7 +3,9 @@
 Backups use SQLite's online backup from a read-only connection (see `Database.backup_to`), so
 they are consistent while answers are being written, and land under a temporary name first: a
 file named like a backup is always a whole one. Only files named like our backups are pruned.
-A PostgreSQL database is not backed up by the bot (`pg_dump` does it); retention works on both.
+A PostgreSQL database is not backed up by the bot (`pg_dump` does it); retention works on both,
+and with several instances on one PostgreSQL database it runs on one of them at a time (a
+database lock, `Database.job_lock`): the others skip the round.
 """
 
 from __future__ import annotations
@@ -117,12 +119,17 @@ class DataCare:
                           self.backup_dir, exc, self.interval)
                 await asyncio.sleep(self.interval)
 
-    async def forget_old_data(self) -> dict[str, int]:
-        """Delete what is older than RETENTION_DAYS (see `Database.delete_expired`)."""
-        now = time.time()
-        deleted = await self.db.delete_expired(
-            now - self.retention_days * 86400, keep_usage_since=utc_day_start(now)
-        )
+    async def forget_old_data(self) -> dict[str, int] | None:
+        """Delete what is older than RETENTION_DAYS (see `Database.delete_expired`); None when
+        another instance is doing it right now (once per deployment is enough)."""
+        async with self.db.job_lock("retention") as ours:
+            if not ours:
+                log.info("retention: another instance is running it; skipping this round")
+                return None
+            now = time.time()
+            deleted = await self.db.delete_expired(
+                now - self.retention_days * 86400, keep_usage_since=utc_day_start(now)
+            )
         if any(deleted.values()):
             log.info("retention: deleted %s (older than %g days)", describe_deleted(deleted), self.retention_days)
         return deleted

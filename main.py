@@ -29,6 +29,7 @@ from data_care import DataCare
 from database import Database, DatabaseError
 from document_handler import DocumentParser, Limits
 from image_url_handler import ImageFetcher
+from leases import Leases
 from log_redaction import LIBRARY_LOGGERS, LibraryLevelFilter, RedactingFormatter, library_level
 from message_processor import MessageProcessor
 from message_processor.settings_store import SettingsStore
@@ -57,6 +58,10 @@ class AssistantApp:
         # Set by SIGTERM/SIGINT (see `run`), or by the console when its input ends.
         self.stop_requested = asyncio.Event()
         self.db = Database(config.database_url, pool_size=config.database_pool_size)
+        # Claims on messages and threads shared with other instances of the bot (PostgreSQL).
+        self.leases = Leases(
+            self.db, config.instance_name, config.lease_seconds, shared=config.database_engine == "postgresql"
+        )
         self.threads = ThreadManager(idle_seconds=config.thread_idle_seconds)
         self.ai = OpenAIClient(
             api_key=config.openai_api_key,
@@ -82,6 +87,7 @@ class AssistantApp:
                 settings_source=self.settings, record_feedback=self._record_feedback,
                 stop_turn=self._stop_turn, tool_groups=lambda: tuple(self.mcp.status()) if self.mcp else (),
                 on_api_error=self.stats.slack_error, on_rate_limited=self.stats.slack_rate_limited,
+                owner=self.leases.owner if self.leases.shared else "",
             )
         documents = DocumentParser(
             Limits(max_pages=config.max_document_pages, max_chars=config.max_document_chars),
@@ -98,6 +104,7 @@ class AssistantApp:
         self.processor = MessageProcessor(
             config, self.client, self.ai, self.db, self.threads, self.settings, documents, images,
             default_tools(config, self.ai, local=self.mcp.tools if self.mcp else tuple), self.stats,
+            self.leases,
         )
         self.data_care = DataCare(
             self.db, config.backup_path, config.backup_keep, config.backup_interval_hours * 3600,
@@ -133,6 +140,11 @@ class AssistantApp:
 
     async def start(self) -> None:
         await self.db.open()
+        if self.leases.shared:
+            # Before anything is claimed: the name tells whether earlier runs of it are gone,
+            # and the heartbeat keeps this run's claims (recovered ones too) from expiring.
+            await self.leases.claim_name()
+            self.supervisor.start("lease-heartbeat", self.leases.run_heartbeat)
         if self.mcp is not None:
             # Bounded: a server that is down is logged and retried in the background.
             await self.mcp.start()
@@ -153,6 +165,12 @@ class AssistantApp:
         }
         if not self.console and not self.models.configured:
             jobs["model-list"] = self.models.run
+        if self.leases.shared and not self.console:
+            # Other instances' work, once they stopped renewing it (died): answered here.
+            window = self.config.recovery_window_minutes
+            jobs["takeovers"] = lambda: self.leases.run_takeovers(
+                lambda rows: self.processor.recover_rows(rows, window)
+            )
         if self.data_care.backup_dir:
             jobs["backups"] = self.data_care.run_backups
         elif self.db.engine == "postgresql" and self.config.backup_keep:

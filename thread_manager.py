@@ -33,6 +33,9 @@ class ThreadState:
     # The turns were rebuilt from the platform only in part (a very long thread): the next
     # answer says so, to the person and to the model.
     history_cut: bool = False
+    # Several instances (leases.py): the number of this instance's last turn in the thread.
+    # A new turn numbered one more means nobody else answered in between: `turns` is current.
+    lease_turn: int | None = None
     last_activity: float = 0.0
     held_since: float | None = None
     held: bool = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from access import AccessPolicy
 from base_client import BaseClient, Message, ReplyStream
@@ -12,6 +13,7 @@ from config import Config
 from database import Database
 from document_handler import DocumentParser
 from image_url_handler import ImageFetcher
+from leases import Leases
 from message_processor.budget import budget_notice, day_start, estimate_tokens
 from message_processor.fair_share import BudgetLedger, NoticePacer, PersonLines, PersonTicket, Reservation
 from message_processor.handlers.text import TextHandlerMixin
@@ -58,8 +60,12 @@ class MessageProcessor(TextHandlerMixin):
         image_fetcher: ImageFetcher,
         tools: ToolRegistry | None = None,
         stats: Stats | None = None,
+        leases: Leases | None = None,
     ) -> None:
         self.config = config
+        # Claims on messages and threads shared with other instances (PostgreSQL); on SQLite
+        # (one process) none is taken, and the thread locks in memory are the whole story.
+        self.leases = leases or Leases(db, config.instance_name, config.lease_seconds, shared=False)
         # The model's tools; a processor built without a registry gets the built-in ones.
         self.tools = tools or default_tools(config, ai)
         self.documents = documents
@@ -144,7 +150,8 @@ class MessageProcessor(TextHandlerMixin):
             return
         claimed = recovered or await self.db.claim_message(
             message.channel_id, message.message_id, message.thread_id, message.user_id,
-            message.text, message.event_id,
+            message.text, message.event_id, owner=self._owner,
+            lease_seconds=self.leases.lease_seconds if self.leases.shared else 0.0,
         )
         if not claimed:
             log.info("%s: message %s already handled, skipping duplicate", key, message.message_id)
@@ -161,25 +168,56 @@ class MessageProcessor(TextHandlerMixin):
                 self.budget.release(reservation)
                 self.reservations.pop((message.channel_id, message.message_id), None)
 
+    @property
+    def _owner(self) -> str | None:
+        """Who this instance is in the journal's leases; None on SQLite (one process)."""
+        return self.leases.owner if self.leases.shared else None
+
+    async def _settle(self, message: Message, status: str) -> None:
+        """The journal row's new status, while it is still this instance's."""
+        done = await self.db.set_message_status(message.channel_id, message.message_id, status, owner=self._owner)
+        if not done and self._owner is not None:
+            log.error("%s: message %s was taken over by another instance before it settled as %s "
+                      "(this one could not renew its leases in time)",
+                      message.conversation_key, message.message_id, status)
+
     async def _take_turn(self, message: Message, received: float, turn: PersonTicket) -> None:
         """Under the thread's lock (waiting for it, or turned away), answer and settle the journal."""
         key = message.conversation_key
-        settings = await self.settings.effective(message.user_id, message.channel_id, message.thread_id)
         reply: ReplyStream | None = None
-        state = await self.threads.try_acquire(key)
-        if state is None:
-            queued = await self._wait_in_line(message, settings)
-            if queued is None:
-                return
-            place, reply = queued
+        # The thread, or a place in its line, before anything is awaited: a burst keeps the
+        # order it came in (with several instances the settings read below is a database
+        # round trip, and a pool finishes round trips in any order).
+        state = await self.threads.try_acquire(key)  # never suspends
+        place = None if state is not None else await self._line_up(message)
+        if state is None and place is None:
+            return  # turned away
+        try:
+            settings = await self.settings.effective(message.user_id, message.channel_id, message.thread_id)
+            if place is not None:
+                reply = await self._show_queued(message, place, settings)
+        except BaseException:
+            if state is not None:
+                self.threads.release(state)
+            elif place is not None:
+                place.leave()  # the line moves up (nothing to do if it left already)
+            raise
+        if place is not None:
             try:
                 state = await place.wait()
             except asyncio.CancelledError:
                 await self._tell(reply, SHUTDOWN_NOTICE)
-                await asyncio.shield(self.db.set_message_status(message.channel_id, message.message_id, "interrupted"))
+                await asyncio.shield(self._settle(message, "interrupted"))
                 raise
-        status = "failed"
+        assert state is not None
+        status: str | None = "failed"
+        leased = False
         try:
+            if self.leases.shared:
+                leased, reply = await self._lease_thread(message, state, reply, settings)
+                if not leased:
+                    status = None  # turned away: settled and counted already
+                    return
             status = await self._answer(message, state, reply, settings, turn)
         except asyncio.CancelledError:
             status = "interrupted"
@@ -187,12 +225,46 @@ class MessageProcessor(TextHandlerMixin):
         finally:
             # Released first: the next message in this thread must not wait on bookkeeping.
             self.threads.release(state)
-            await asyncio.shield(
-                self.db.set_message_status(message.channel_id, message.message_id, status)
-            )
-            self.stats.record(status, time.monotonic() - received)
+            if leased:
+                await asyncio.shield(self.leases.release_thread(message))
+            if status is not None:
+                await asyncio.shield(self._settle(message, status))
+                self.stats.record(status, time.monotonic() - received)
         if status == "answered":
             await self._welcome_once(message)
+
+    async def _lease_thread(
+        self, message: Message, state: ThreadState, reply: ReplyStream | None, settings: Settings
+    ) -> tuple[bool, ReplyStream | None]:
+        """The thread's turn across instances, once this instance's own line let us through.
+
+        Held on another instance: turned away, or (THREAD_BUSY_POLICY=queue) waiting for it
+        with the queued status showing, as on one instance. A lease is never taken from a
+        live holder: it frees when the holder's turn ends, or once the holder stopped renewing
+        it (it died). Returns whether the turn is ours, and the reply shown meanwhile.
+        """
+        key = message.conversation_key
+        turn = await self.leases.take_thread(message)
+        if turn is None:
+            if self.config.thread_busy_policy != "queue":
+                log.info("%s: busy on another instance, message %s turned away", key, message.message_id)
+                await self._turn_away(message, BUSY_NOTICE, "busy")
+                return False, reply
+            if reply is None:
+                reply = self.client.reply_stream(
+                    message.channel_id, message.thread_id, live=settings.streaming, user_id=message.user_id
+                )
+                await reply.start(QUEUED_STATUS)
+            log.info("%s: busy on another instance, message %s waits its turn", key, message.message_id)
+            try:
+                turn = await self.leases.wait_for_thread(message)
+            except asyncio.CancelledError:
+                await self._tell(reply, SHUTDOWN_NOTICE)
+                raise
+        if state.lease_turn is None or turn != state.lease_turn + 1:
+            state.turns = None  # another instance answered here since: the conversation reloads
+        state.lease_turn = turn
+        return True, reply
 
     async def _reserve_budget(self, message: Message, budget: BudgetLedger) -> Reservation | None:
         """Hold this answer's expected tokens, or tell the person today's allowance is spent.
@@ -226,7 +298,7 @@ class MessageProcessor(TextHandlerMixin):
         else:
             log.info("%s: %s notice for %s already given in this thread",
                      message.conversation_key, reason, message.message_id)
-        await self.db.set_message_status(message.channel_id, message.message_id, "rejected")
+        await self._settle(message, "rejected")
         self.stats.record("rejected", 0.0)
 
     async def _refuse(self, message: Message, notice: str) -> None:
@@ -241,10 +313,8 @@ class MessageProcessor(TextHandlerMixin):
                 await self.client.send_message(message.channel_id, message.thread_id, notice)
             self.stats.record("refused", 0.0)
 
-    async def _wait_in_line(
-        self, message: Message, settings: Settings
-    ) -> tuple[Ticket, ReplyStream] | None:
-        """Busy thread: queue (with a visible status) or say so; None means not answered.
+    async def _line_up(self, message: Message) -> Ticket | None:
+        """Busy thread: a place in its line, or say so; None means not answered.
 
         The place in line is taken before anything is awaited: a burst into one busy thread
         sees the line grow message by message, so it never overshoots THREAD_QUEUE_SIZE and
@@ -259,7 +329,11 @@ class MessageProcessor(TextHandlerMixin):
             notice = BUSY_NOTICE if self.config.thread_busy_policy == "reject" else QUEUE_FULL_NOTICE.format(waiting=waiting)
             await self._turn_away(message, notice, "busy")
             log.info("%s: busy, message %s turned away", key, message.message_id)
-            return None
+        return ticket
+
+    async def _show_queued(self, message: Message, ticket: Ticket, settings: Settings) -> ReplyStream:
+        """The queued status, shown while the message waits in its thread's line."""
+        key = message.conversation_key
         reply = self.client.reply_stream(
             message.channel_id, message.thread_id, live=settings.streaming, user_id=message.user_id
         )
@@ -269,7 +343,7 @@ class MessageProcessor(TextHandlerMixin):
             ticket.leave()  # not answered after all (Slack refused, shutdown): the line moves up
             raise
         log.info("%s: busy, message %s queued (%d ahead)", key, message.message_id, ticket.ahead)
-        return ticket, reply
+        return reply
 
     async def _answer(
         self, message: Message, state: ThreadState, reply: ReplyStream | None, settings: Settings,
@@ -308,7 +382,7 @@ class MessageProcessor(TextHandlerMixin):
                 await reply.start("Thinking…")
             elif waited:
                 await reply.progress("Thinking…")
-            await self.db.set_message_status(message.channel_id, message.message_id, "answering")
+            await self._settle(message, "answering")
             async with asyncio.timeout(self.config.turn_timeout_seconds) as deadline:
                 token = turn_deadline.set(deadline)
                 try:
@@ -402,23 +476,43 @@ class MessageProcessor(TextHandlerMixin):
     async def recover(self, window_minutes: float) -> None:
         """At start: answer what a crash left unanswered, or say it was lost if it is too old.
 
-        Runs before the socket opens (AssistantApp.start), and tidies every conversation before
-        re-answering anything: a recovered answer's new placeholder is this process's own, and
-        must never be closed as stale.
+        Runs before the socket opens (AssistantApp.start). On SQLite (one process) every
+        unsettled message is a dead process's. With several instances (PostgreSQL) only those
+        whose instance stopped renewing their leases are, and those of this instance name's
+        earlier runs: a message another instance is answering is left to it.
+        """
+        if self.leases.shared:
+            rows = await self.leases.take_over(at_start=True)
+        else:
+            rows = await self.db.unfinished_messages()
+        await self.recover_rows(rows, window_minutes)
+
+    async def recover_rows(self, rows: list[dict[str, Any]], window_minutes: float) -> None:
+        """Answer messages a dead process (or instance) left unanswered, or say they were lost.
+
+        Tidies every conversation before re-answering anything: a recovered answer's new
+        placeholder is this process's own, and must never be closed as stale. With several
+        instances only the dead one's progress messages are closed (`previous_owner`): another
+        live instance's, waiting in the same thread, are alive. Runs at start, and whenever
+        the takeover job finds a stopped instance's work.
         """
         now = time.time()
-        cleaned: set[tuple[str, str]] = set()
+        cleaned: set[tuple[str, str, str | None]] = set()
         again: list[Message] = []
-        for row in await self.db.unfinished_messages():
+        for row in rows:
             message = Message(
                 text=row["text"], user_id=row["user_id"], channel_id=row["channel_id"],
                 thread_id=row["thread_ts"], message_id=row["message_ts"], event_id=row["event_id"],
             )
+            # None: from before messages named their instance (or SQLite): every stale one.
+            dead = row.get("previous_owner") if self.leases.shared else None
             age_minutes = (now - row["received_at"]) / 60
             try:
-                if (message.channel_id, message.thread_id) not in cleaned:
-                    cleaned.add((message.channel_id, message.thread_id))
-                    await self.client.close_stale_progress(message.channel_id, message.thread_id, RESTARTED_NOTICE)
+                if (message.channel_id, message.thread_id, dead) not in cleaned:
+                    cleaned.add((message.channel_id, message.thread_id, dead))
+                    await self.client.close_stale_progress(
+                        message.channel_id, message.thread_id, RESTARTED_NOTICE, owner=dead
+                    )
                 if age_minutes > window_minutes:
                     await self.client.send_message(
                         message.channel_id, message.thread_id, TOO_OLD_NOTICE.format(minutes=int(age_minutes))
@@ -428,8 +522,12 @@ class MessageProcessor(TextHandlerMixin):
                 log.warning("%s: could not tidy up after the restart", message.conversation_key, exc_info=True)
             if age_minutes <= window_minutes:
                 again.append(message)
-            else:
-                await self.db.set_message_status(message.channel_id, message.message_id, "expired")
+                continue
+            try:
+                await self._settle(message, "expired")
+            except self.db.errors as exc:  # the next start's recovery finds it again
+                log.error("%s: could not settle message %s as expired: %s",
+                          message.conversation_key, message.message_id, exc)
         for message in again:
             log.info("%s: answering message %s left unanswered by a restart",
                      message.conversation_key, message.message_id)

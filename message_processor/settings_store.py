@@ -37,17 +37,44 @@ class SettingsStore:
         self.db = db
         self.models = models or ModelCatalog(config.openai_model, config.available_models)
         self.defaults = defaults_from_config(config)
-        # Read on every turn, changed rarely and only through this store (one process): the
-        # layers are kept in memory once loaded. Thread layers are bounded (most recent kept).
+        # Read on every turn, changed rarely: the layers are kept in memory once loaded. Thread
+        # layers are bounded (most recent kept). On SQLite this store is the only writer (one
+        # process). With several instances (PostgreSQL) any of them may change a layer: every
+        # read first asks the database for its settings version, which each change moves in
+        # the same transaction, and drops all cached layers when it moved.
+        self._shared = db.engine == "postgresql"
+        self._version: int | None = None
+        # Moves when the cached layers are dropped: a load that began before caches nothing.
+        self._epoch = 0
         self._workspace: dict[str, Any] | None = None
         self._users: dict[str, dict[str, Any]] = {}
         self._threads: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._mine: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
 
+    async def _fresh(self) -> None:
+        """Several instances: drop the cached layers if any instance changed settings since.
+
+        One indexed read a turn: a change saved on one instance applies to the very next answer
+        on every instance (a cache invalidated by notification could still be a beat late)."""
+        if not self._shared:
+            return
+        version = await self.db.settings_version()
+        if version != self._version:
+            self._workspace = None
+            self._users.clear()
+            self._threads.clear()
+            self._mine.clear()
+            self._epoch += 1
+            self._version = version
+
     async def _resolve(self, *layers: dict[str, Any]) -> Settings:
-        if self._workspace is None:
-            self._workspace = await self.db.workspace_settings()
-        return resolve(self.defaults, self._workspace, *layers, available_models=self.models.accepted())
+        workspace = self._workspace
+        if workspace is None:
+            epoch = self._epoch
+            workspace = await self.db.workspace_settings()
+            if epoch == self._epoch:
+                self._workspace = workspace
+        return resolve(self.defaults, workspace, *layers, available_models=self.models.accepted())
 
     def available_models(self) -> tuple[str, ...]:
         """The models the settings window offers."""
@@ -59,25 +86,32 @@ class SettingsStore:
 
     async def for_workspace(self) -> Settings:
         """Environment defaults with everyone's defaults (set by admins) on top."""
+        await self._fresh()
         return await self._resolve()
 
     async def _user_layer(self, user_id: str) -> dict[str, Any]:
-        if user_id not in self._users:
-            self._users[user_id] = await self.db.user_settings(user_id)
-        return self._users[user_id]
+        layer = self._users.get(user_id)
+        if layer is None:
+            epoch = self._epoch
+            layer = await self.db.user_settings(user_id)
+            if epoch == self._epoch:
+                self._users[user_id] = layer
+        return layer
 
-    @staticmethod
     async def _cached(
-        cache: OrderedDict[Any, dict[str, Any]], key: Any, load: Callable[[], Awaitable[dict[str, Any]]]
+        self, cache: OrderedDict[Any, dict[str, Any]], key: Any, load: Callable[[], Awaitable[dict[str, Any]]]
     ) -> dict[str, Any]:
         """A thread layer from memory, or loaded once; the most recent `CACHED_THREADS` kept."""
         if key in cache:
             cache.move_to_end(key)
-        else:
-            cache[key] = await load()
+            return cache[key]
+        epoch = self._epoch
+        layer = await load()
+        if epoch == self._epoch:
+            cache[key] = layer
             while len(cache) > CACHED_THREADS:
                 cache.popitem(last=False)
-        return cache[key]
+        return layer
 
     async def _thread_layer(self, channel_id: str, thread_ts: str) -> dict[str, Any]:
         async def load() -> dict[str, Any]:
@@ -94,11 +128,13 @@ class SettingsStore:
 
     async def for_user(self, user_id: str) -> Settings:
         """Everyone's defaults with the person's own defaults on top."""
+        await self._fresh()
         return await self._resolve(await self._user_layer(user_id))
 
     async def effective(self, user_id: str, channel_id: str | None, thread_ts: str | None) -> Settings:
         """What a turn uses: defaults < everyone's < the person's defaults < the thread's
         settings for everyone < the person's own settings in the thread."""
+        await self._fresh()
         layers = [await self._user_layer(user_id)]
         if channel_id and thread_ts:
             layers.append(await self._thread_layer(channel_id, thread_ts))
@@ -107,6 +143,7 @@ class SettingsStore:
 
     async def for_thread(self, channel_id: str, thread_ts: str) -> Settings:
         """A thread's settings for everyone in it: everyone's defaults with the thread's on top."""
+        await self._fresh()
         return await self._resolve(await self._thread_layer(channel_id, thread_ts))
 
     async def _save_mine(

@@ -50,8 +50,12 @@ class SlackBot(
         tool_groups: Callable[[], tuple[str, ...]] = tuple,
         on_api_error: OnError | None = None,
         on_rate_limited: OnRateLimited | None = None,
+        owner: str = "",
     ) -> None:
         self.config = config
+        # This run's name on its progress messages (leases.py): another instance taking its
+        # work over closes those, and only those.
+        self.owner = owner
         self.tool_groups = tool_groups
         self.record_feedback = record_feedback
         self.stop_turn = stop_turn

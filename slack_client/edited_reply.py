@@ -54,8 +54,11 @@ def render(markdown: str, limit: int = MAX_MESSAGE_CHARS, typing: bool = False) 
         return [text[i:i + limit] for i in range(0, len(text), limit)]
 
 
-def reply_metadata(kind: str) -> dict[str, Any]:
-    return {"event_type": METADATA_EVENT, "event_payload": {"kind": kind}}
+def reply_metadata(kind: str, owner: str = "") -> dict[str, Any]:
+    """What the bot's messages carry: their kind, and for progress the instance writing it
+    (`owner`), so that another instance taking a dead one's work over closes only its messages."""
+    payload = {"kind": kind, "owner": owner} if owner and kind == "progress" else {"kind": kind}
+    return {"event_type": METADATA_EVENT, "event_payload": payload}
 
 
 def retry_after(exc: SlackApiError) -> float | None:
@@ -208,8 +211,10 @@ class SlackReply(ReplyStream):
         limit: int = MAX_MESSAGE_CHARS,
         stop_button: bool = False,
         registry: set[str] | None = None,
+        owner: str = "",
     ) -> None:
         self._live = live
+        self._owner = owner
         # Shared by the bot's replies: the messages being written now (never closed as stale).
         self._registry = registry if registry is not None else set()
         self._feedback = feedback
@@ -322,7 +327,7 @@ class SlackReply(ReplyStream):
         message also gets the feedback buttons (as blocks, so its text goes in sections).
         """
         self._flusher.sent()
-        metadata = reply_metadata(kind)
+        metadata = reply_metadata(kind, self._owner)
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
             blocks = None

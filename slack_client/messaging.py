@@ -22,6 +22,7 @@ class MessagingMixin:
     reply_web: AsyncWebClient
     pacer: ChannelPacer
     live_messages: set[str]
+    owner: str
 
     def reply_stream(self, channel_id: str, thread_id: str, live: bool = True, user_id: str = "") -> ReplyStream:
         config = self.config
@@ -30,6 +31,7 @@ class MessagingMixin:
             return SlackReply(
                 self.reply_web, channel_id, thread_id, self.pacer, config.slack_max_retries, live,
                 feedback=config.feedback_buttons, stop_button=True, registry=self.live_messages,
+                owner=self.owner,
             )
 
         if not (live and config.slack_native_streaming and user_id):

@@ -75,11 +75,12 @@ def history_message(
     from_us = item.get("bot_id") == bot_id or item.get("user") == bot_user_id
     if from_us:
         metadata = item.get("metadata") or {}
-        kind = (metadata.get("event_payload") or {}).get("kind")
+        payload = metadata.get("event_payload") or {}
+        kind = payload.get("kind")
         is_ours = metadata.get("event_type") == METADATA_EVENT
         return HistoryMessage(
             item["ts"], Role.ASSISTANT, text, bot_user_id, not is_ours or kind == "answer",
-            kind if is_ours else None,
+            kind if is_ours else None, owner=payload.get("owner") if is_ours else None,
         )
     if item.get("bot_id"):
         name = item.get("username") or (item.get("bot_profile") or {}).get("name") or "another bot"
@@ -134,12 +135,17 @@ class UtilitiesMixin:
             if max_pages is not None and pages >= max_pages:
                 return ThreadHistory(messages, complete=False)
 
-    async def close_stale_progress(self, channel_id: str, thread_id: str, notice: str) -> int:
+    async def close_stale_progress(
+        self, channel_id: str, thread_id: str, notice: str, owner: str | None = None
+    ) -> int:
         """Progress messages left by a process that died; those this process is writing are
-        alive, and never touched."""
+        alive, and never touched. With `owner`, only that dead instance run's (and untagged
+        ones, from before messages named their instance): another live instance's are alive."""
         closed = 0
         # The whole thread: a stale progress message is among its newest (only after a crash).
         for item in (await self.get_thread_history(channel_id, thread_id)).messages:
+            if owner is not None and item.owner not in (None, owner):
+                continue
             if item.kind == "progress" and item.message_id not in self.live_messages:
                 await self.web.chat_update(
                     channel=channel_id, ts=item.message_id, text=escape(notice), metadata=reply_metadata("notice")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -13,6 +13,9 @@ from main import AssistantApp, create_app
 from tests.engines import fresh_database
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
+
+if TYPE_CHECKING:
+    from tests.instances import BotProcesses
 
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
 
@@ -96,3 +99,17 @@ async def start_bot(
 def python_env() -> dict[str, str]:
     """Environment for a bot subprocess: this interpreter's, minus proxies."""
     return {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
+
+
+@pytest.fixture
+async def bots(
+    slack: FakeSlack, openai: FakeOpenAI, database_url: str, python_env: dict[str, str], tmp_path: Path
+) -> AsyncIterator["BotProcesses"]:
+    """Real bot processes on the fakes and the test's database (tests/instances.py)."""
+    from tests.instances import BotProcesses  # it imports this module (bot_env)
+
+    processes = BotProcesses(slack, openai, database_url, python_env, tmp_path)
+    try:
+        yield processes
+    finally:
+        await processes.close()

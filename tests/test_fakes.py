@@ -980,3 +980,35 @@ async def test_plain_replies_unchanged(fake_ai: FakeOpenAI) -> None:
     async with oai(fake_ai, _strict_response_validation=True) as client:
         chat = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
     assert chat.choices[0].finish_reason == "stop" and chat.choices[0].message.tool_calls is None
+
+
+async def test_two_connections_of_one_app_share_the_envelopes(slack: FakeSlack) -> None:
+    """Two processes of one app: envelopes spread round-robin, or go where a test says, or to both."""
+    seen: dict[str, list[str]] = {"first": [], "second": []}
+
+    def recorder(name: str) -> Callable[[AsyncApp], None]:
+        def setup(app: AsyncApp) -> None:
+            @app.event("message")
+            async def on_message(event: dict[str, Any]) -> None:
+                seen[name].append(event["text"])
+        return setup
+
+    async with bolt(slack, recorder("first")):
+        first = slack.connections()[-1].id
+        async with bolt(slack, recorder("second")):
+            await slack.wait_connected(count=2, open_now=2)
+            second = next(c.id for c in slack.connections() if c.id != first)
+            slack.delivery = "round_robin"
+            for i in range(4):
+                await slack.user_says("U0ALICE", "D0ALICE", f"spread {i}")
+            await slack.wait_for(lambda: len(seen["first"]) + len(seen["second"]) == 4)
+            assert len(seen["first"]) == len(seen["second"]) == 2
+
+            await slack.user_says("U0ALICE", "D0ALICE", "to the second", to=second)
+            await slack.wait_for(lambda: "to the second" in seen["second"])
+            envelope = await slack.push_event({"type": "message", "user": "U0BOB", "channel": "D0BOB",
+                                               "text": "to both", "ts": "1.000001", "channel_type": "im"},
+                                              to="all")
+            await slack.wait_for(lambda: "to both" in seen["first"] and "to both" in seen["second"])
+            assert sorted(slack.delivered_to[envelope]) == sorted([first, second])
+            assert "to the second" not in seen["first"]

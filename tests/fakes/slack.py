@@ -22,7 +22,7 @@ import mimetypes
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 from aiohttp import WSMsgType, web
 
@@ -60,6 +60,32 @@ class Ack:
 
     latency: float
     payload: Any = None
+
+
+@dataclass(eq=False)
+class Connection:
+    """One Socket Mode connection, numbered in the order connections were opened (from 1).
+
+    Several processes of one app each hold their own connection (Slack allows up to 10): the
+    fake spreads envelopes over the open ones (`FakeSlack.delivery`), or sends one where a test
+    says (`to=`).
+    """
+
+    id: int
+    ws: web.WebSocketResponse = field(repr=False)
+    transport: asyncio.BaseTransport | None = field(repr=False)
+    # Envelope ids sent on this connection, in order.
+    envelopes: list[str] = field(default_factory=list)
+    silent: bool = False
+
+    @property
+    def open(self) -> bool:
+        return not self.ws.closed and not self.silent
+
+
+#: Where an envelope goes: a connection's id, every open connection ("all"), or None for the
+#: fake's `delivery` policy.
+Target = Union[int, str, None]
 
 
 @dataclass
@@ -103,8 +129,17 @@ class FakeSlack(LoopbackServer):
         self.connections_opened = 0
         self.tickets: list[str] = []  # every Socket Mode ticket handed out (none may be logged)
         self._sent_at: dict[str, float] = {}
-        self._silent: set[int] = set()
-        self._sockets: list[tuple[web.WebSocketResponse, asyncio.BaseTransport | None]] = []
+        self._connections: list[Connection] = []
+        # How envelopes without a `to=` are spread over the open connections: "newest" (the
+        # most recently opened one gets everything, as one process reconnecting sees it) or
+        # "round_robin" (each next envelope to the next connection, as Slack spreads them over
+        # the processes of one app).
+        self.delivery = "newest"
+        self._turn = itertools.count()
+        # envelope_id -> the ids of the connections it was sent on, and those that acked it
+        # (`acks` keeps the first ack only).
+        self.delivered_to: dict[str, list[int]] = {}
+        self.acked_by: dict[str, set[int]] = {}
         self._faults: dict[str, list[_Fault]] = {}
         # (channel, thread_ts) -> the assistant status shown there (setStatus; a bot reply clears it).
         self.assistant_status: dict[tuple[str, str], str] = {}
@@ -134,12 +169,13 @@ class FakeSlack(LoopbackServer):
     async def before_stop(self) -> None:
         """Close every websocket so the bot's socket client sees the server go."""
         self._downloads_open.set()  # held downloads end with the server
-        for ws, transport in list(self._sockets):
-            if ws.closed:
+        for connection in list(self._connections):
+            if connection.ws.closed:
                 continue
             # A client that no longer answers the close handshake is cut off below instead.
             with contextlib.suppress(asyncio.TimeoutError, ConnectionError, RuntimeError):
-                await asyncio.wait_for(ws.close(code=1001, message=b"server stopping"), 0.5)
+                await asyncio.wait_for(connection.ws.close(code=1001, message=b"server stopping"), 0.5)
+            transport = connection.transport
             if transport is not None and not transport.is_closing():
                 transport.abort()
 
@@ -213,11 +249,12 @@ class FakeSlack(LoopbackServer):
         return self._store(channel, message)
 
     async def user_says(self, user: str, channel: str, text: str, *, thread_ts: str | None = None,
-                        files: list[dict[str, Any]] | None = None) -> str:
+                        files: list[dict[str, Any]] | None = None, to: Target = None) -> str:
         """Post as a person and push the events Slack would send; returns the message ts.
 
         In a channel, a text mentioning the bot first pushes ``app_mention``; a ``message``
         event is always pushed (with ``subtype: file_share`` when files are attached, as Slack does).
+        `to`: the connection(s) both go to (default: the `delivery` policy, envelope by envelope).
         """
         message = self.post_as_user(user, channel, text, thread_ts=thread_ts, files=files)
         event: dict[str, Any] = {"user": user, "text": text, "ts": message["ts"], "event_ts": message["ts"],
@@ -226,12 +263,12 @@ class FakeSlack(LoopbackServer):
             event["thread_ts"] = thread_ts
         is_im = self.channels[channel]["is_im"]
         if not is_im and f"<@{self.bot_user_id}>" in text:
-            await self.push_event({"type": "app_mention", **event})
+            await self.push_event({"type": "app_mention", **event}, to=to)
         message_event = {"type": "message", **event, "channel_type": "im" if is_im else "channel"}
         if files:
             message_event["files"] = files
             message_event["subtype"] = "file_share"
-        await self.push_event(message_event)
+        await self.push_event(message_event, to=to)
         return message["ts"]
 
     def _file_record(self, file_id: str, name: str, mimetype: str, size: int, user: str) -> dict[str, Any]:
@@ -294,33 +331,62 @@ class FakeSlack(LoopbackServer):
 
     # --- Socket Mode -------------------------------------------------------------------------
 
-    def _open_sockets(self) -> list[web.WebSocketResponse]:
-        return [ws for ws, _ in self._sockets if not ws.closed and id(ws) not in self._silent]
+    def connections(self) -> list[Connection]:
+        """The open connections (half-open ones left out), oldest first."""
+        return [c for c in self._connections if c.open]
 
     @property
     def connected(self) -> bool:
         """Whether a Socket Mode connection is open now."""
-        return bool(self._open_sockets())
+        return bool(self.connections())
 
-    async def wait_connected(self, count: int = 1, timeout: float = 5.0) -> None:
-        """Wait until `count` connections were opened in all and one is open now."""
+    async def wait_connected(self, count: int = 1, timeout: float = 5.0, open_now: int = 1) -> None:
+        """Wait until `count` connections were opened in all and `open_now` are open now."""
         await self.wait_for(
-            lambda: self.connections_opened >= count and bool(self._open_sockets()),
-            timeout, f"no Socket Mode connection #{count} (opened so far: {self.connections_opened})",
+            lambda: self.connections_opened >= count and len(self.connections()) >= open_now,
+            timeout, f"no Socket Mode connection #{count} with {open_now} open "
+                     f"(opened so far: {self.connections_opened}, open: {len(self.connections())})",
         )
 
-    async def _send(self, envelope: dict[str, Any]) -> str:
-        await self.wait_for(lambda: bool(self._open_sockets()), 5.0, "no Socket Mode connection to push to")
-        ws = self._open_sockets()[-1]
+    def _targets(self, to: Target) -> list[Connection]:
+        """The open connections an envelope goes to (see `Target`); [] while none fits."""
+        open_ = self.connections()
+        if to == "all":
+            return open_
+        if isinstance(to, int):
+            return [c for c in open_ if c.id == to]
+        if to is not None:
+            raise ValueError(f"to={to!r}: give a connection id, 'all' or None")
+        if not open_:
+            return []
+        if self.delivery == "round_robin":
+            return [open_[next(self._turn) % len(open_)]]
+        if self.delivery != "newest":
+            raise ValueError(f"delivery={self.delivery!r}: 'newest' or 'round_robin'")
+        return [open_[-1]]
+
+    async def _send(self, envelope: dict[str, Any], to: Target = None) -> str:
+        """Send `envelope` on the connection(s) `to` names, waiting a moment for one to be open."""
+        def ready() -> bool:
+            open_ = self.connections()
+            return any(c.id == to for c in open_) if isinstance(to, int) else bool(open_)
+
+        await self.wait_for(ready, 5.0, f"no open Socket Mode connection to push to (to={to!r})")
         envelope_id = envelope["envelope_id"]
         self.envelopes[envelope_id] = envelope
         self._sent_at[envelope_id] = time.monotonic()
-        await ws.send_json(envelope)
+        for connection in self._targets(to):
+            connection.envelopes.append(envelope_id)
+            self.delivered_to.setdefault(envelope_id, []).append(connection.id)
+            await connection.ws.send_json(envelope)
         return envelope_id
 
     async def push_event(self, event: dict[str, Any], *, event_id: str | None = None,
-                         retry_attempt: int = 0, retry_reason: str = "") -> str:
-        """Send an ``events_api`` envelope holding `event`; returns its envelope_id."""
+                         retry_attempt: int = 0, retry_reason: str = "", to: Target = None) -> str:
+        """Send an ``events_api`` envelope holding `event`; returns its envelope_id.
+
+        `to="all"` sends the one envelope to every open connection (a test of two processes
+        both given the same delivery); a connection id sends it on that one only."""
         payload = {
             "token": "x", "team_id": self.team_id, "api_app_id": self.app_id, "event": event,
             "type": "event_callback", "event_id": event_id or self._new_id("Ev"),
@@ -330,23 +396,25 @@ class FakeSlack(LoopbackServer):
         return await self._send({
             "envelope_id": str(uuid.uuid4()), "type": "events_api", "accepts_response_payload": False,
             "retry_attempt": retry_attempt, "retry_reason": retry_reason, "payload": payload,
-        })
+        }, to)
 
     async def push_envelope(self, type: str, payload: dict[str, Any], *,
-                            accepts_response_payload: bool = False) -> str:
+                            accepts_response_payload: bool = False, to: Target = None) -> str:
         """Send any envelope (``slash_commands``, ``interactive``...); returns its envelope_id."""
         return await self._send({
             "envelope_id": str(uuid.uuid4()), "type": type, "payload": payload,
             "accepts_response_payload": accepts_response_payload,
-        })
+        }, to)
 
-    async def redeliver(self, envelope_id: str, *, retry_reason: str = "timeout") -> str:
-        """Resend an envelope's payload (same event_id) as Slack's retry: new envelope_id, attempt+1."""
+    async def redeliver(self, envelope_id: str, *, retry_reason: str = "timeout", to: Target = None) -> str:
+        """Resend an envelope's payload (same event_id) as Slack's retry: new envelope_id, attempt+1.
+
+        Slack may retry on any of the app's connections: `to` picks one (default: `delivery`)."""
         old = self.envelopes[envelope_id]
         return await self._send({
             **old, "envelope_id": str(uuid.uuid4()),
             "retry_attempt": old.get("retry_attempt", 0) + 1, "retry_reason": retry_reason,
-        })
+        }, to)
 
     async def wait_for_ack(self, envelope_id: str, timeout: float = 5.0) -> Ack:
         """Wait for the client's ack of one envelope."""
@@ -359,12 +427,13 @@ class FakeSlack(LoopbackServer):
 
     async def disconnect(self, reason: str = "refresh_requested") -> None:
         """Send a ``disconnect`` frame on the current connection; the client reconnects by itself."""
-        for ws in self._open_sockets()[-1:]:
-            await ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}})
+        for connection in self.connections()[-1:]:
+            await connection.ws.send_json({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}})
 
     async def drop_connections(self) -> None:
         """Cut every connection at the TCP level, with no close frame (a network loss)."""
-        for _, transport in self._sockets:
+        for connection in self._connections:
+            transport = connection.transport
             if transport is not None and not transport.is_closing():
                 transport.abort()
 
@@ -374,39 +443,40 @@ class FakeSlack(LoopbackServer):
         The server stops reading the socket, so the client's pings get no pong and its frames
         no reply, as when a NAT or proxy silently forgets the connection. New connections work.
         """
-        for ws, transport in self._sockets:
-            if transport is not None and not ws.closed:
-                transport.pause_reading()
-                self._silent.add(id(ws))
+        for connection in self._connections:
+            if connection.transport is not None and not connection.ws.closed:
+                connection.transport.pause_reading()
+                connection.silent = True
 
     async def _link(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True, heartbeat=None, timeout=1.0)
         await ws.prepare(request)
-        entry = (ws, request.transport)
-        self._sockets.append(entry)
         self.connections_opened += 1
+        entry = Connection(self.connections_opened, ws, request.transport)
+        self._connections.append(entry)
         try:
             await ws.send_json({
-                "type": "hello", "num_connections": 1,
+                "type": "hello", "num_connections": len(self.connections()),
                 "debug_info": {"host": "fake", "build_number": 1, "approximate_connection_time": 18060},
                 "connection_info": {"app_id": self.app_id},
             })
             async for frame in ws:
                 if frame.type == WSMsgType.TEXT:
-                    self._on_frame(frame.data)
+                    self._on_frame(frame.data, entry)
         except ConnectionError:
             pass
         finally:
-            self._sockets.remove(entry)
-            self._silent.discard(id(ws))
+            self._connections.remove(entry)
         return ws
 
-    def _on_frame(self, text: str) -> None:
+    def _on_frame(self, text: str, connection: Connection) -> None:
         try:
             data = json.loads(text)
         except json.JSONDecodeError:
             return
         envelope_id = data.get("envelope_id") if isinstance(data, dict) else None
+        if envelope_id:
+            self.acked_by.setdefault(envelope_id, set()).add(connection.id)
         if envelope_id and envelope_id not in self.acks:
             sent = self._sent_at.get(envelope_id, time.monotonic())
             self.acks[envelope_id] = Ack(time.monotonic() - sent, data.get("payload"))

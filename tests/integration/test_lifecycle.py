@@ -9,7 +9,7 @@ from pathlib import Path
 
 from message_processor.utilities import RESTARTED_NOTICE
 from tests.conftest import bot_env
-from tests.engines import sqlite_only
+from tests.engines import postgresql_only, sqlite_only
 from tests.fakes.openai import FakeOpenAI, Reply
 from tests.fakes.slack import FakeSlack
 from tests.helpers import bot_replies, leave_progress, wait_handled, wait_replies
@@ -155,26 +155,46 @@ async def _kill_mid_answer(slack: FakeSlack, openai: FakeOpenAI, database_url: s
     return ts
 
 
+# As PM2 restarts it: under the same name, so the restart knows (on PostgreSQL, where several
+# instances may run) that what that name was answering is its own to recover, at once.
+SAME_NAME = {"INSTANCE_NAME": "bot-1"}
+
+
 async def test_a_message_in_flight_at_kill_9_is_answered_after_restart(
     slack: FakeSlack, openai: FakeOpenAI, start_bot, database_url: str, python_env: dict[str, str]
 ):
-    ts = await _kill_mid_answer(slack, openai, database_url, python_env)
+    ts = await _kill_mid_answer(slack, openai, database_url, {**python_env, **SAME_NAME})
     [left_behind] = bot_replies(slack, "D0ALICE", ts)
     assert "Thinking" in left_behind["text"]
 
-    await start_bot()  # same database: the journal says the message was never answered
+    await start_bot(**SAME_NAME)  # same database: the journal says the message was never answered
     texts = await wait_replies(slack, "D0ALICE", ts, count=2, timeout=10)
 
     assert texts == [":warning: This answer was interrupted by a restart.", "You said: Alice: are you still there?"]
 
 
+@postgresql_only("leases: which instance's work is whose")
+async def test_a_restart_under_another_name_answers_once_the_dead_runs_lease_ran_out(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot, database_url: str, python_env: dict[str, str]
+):
+    lease = {"LEASE_SECONDS": "2"}
+    ts = await _kill_mid_answer(slack, openai, database_url, {**python_env, **lease, "INSTANCE_NAME": "old"})
+
+    app = await start_bot(**lease, INSTANCE_NAME="new")  # the default <hostname>:<pid> changes too
+    texts = await wait_replies(slack, "D0ALICE", ts, count=2, timeout=15)
+
+    assert texts == [RESTARTED_NOTICE, "You said: Alice: are you still there?"]
+    await app.processor.wait_idle()
+    assert await app.db.message_status("D0ALICE", ts) == "answered"
+
+
 async def test_a_message_too_old_to_recover_gets_a_notice(
     slack: FakeSlack, openai: FakeOpenAI, start_bot, database_url: str, python_env: dict[str, str]
 ):
-    ts = await _kill_mid_answer(slack, openai, database_url, python_env)
+    ts = await _kill_mid_answer(slack, openai, database_url, {**python_env, **SAME_NAME})
     requests = len(openai.responses_requests())
 
-    await start_bot(RECOVERY_WINDOW_MINUTES="0")
+    await start_bot(RECOVERY_WINDOW_MINUTES="0", **SAME_NAME)
     texts = await wait_replies(slack, "D0ALICE", ts, count=2, timeout=10)
 
     assert "lost track of your message" in texts[-1]

@@ -163,12 +163,16 @@ async def test_retention_empties_every_table_of_old_rows_and_keeps_new_ones(db: 
     for ts in ("1.1", "2.2", "2.2"):
         await db.record_tool_call("U1", "C1", ts, "orders__lookup", "ok", 12)
     await _set(db, "UPDATE tool_calls SET created_at = ? WHERE id = 2", old)
+    # Threads' turns (several instances): the idle thread's and a never answered thread's go.
+    for ts in ("1.1", "2.2", "9.9"):
+        assert await db.take_thread("C1", ts, ts, "bot-a#1", 30) == 1
+        await db.release_thread("C1", ts, ts, "bot-a#1")
 
     deleted = await db.delete_expired(cutoff, keep_usage_since=now - DAY)
 
     assert deleted == {
-        "feedback": 2, "answers": 2, "usage": 2, "tool_calls": 2, "inbound_messages": 1, "threads": 1,
-        "users": 1, "user_settings": 1,
+        "feedback": 2, "answers": 2, "usage": 2, "tool_calls": 2, "inbound_messages": 1,
+        "thread_leases": 2, "threads": 1, "users": 1, "user_settings": 1,
     }
 
     async def left(sql: str, *params: object) -> list[tuple[object, ...]]:
@@ -184,6 +188,7 @@ async def test_retention_empties_every_table_of_old_rows_and_keeps_new_ones(db: 
     assert await left("SELECT message_ts, user_id FROM feedback") == [("2.5", "U2")]
     assert await left("SELECT thread_ts, created_at = ? FROM usage ORDER BY id", now) == [("2.2", 1), ("1.1", 1)]
     assert await left("SELECT message_ts FROM inbound_messages") == [("1.9",)]
+    assert await left("SELECT thread_ts FROM thread_leases") == [("2.2",)]
     assert await left("SELECT user_id FROM users ORDER BY user_id") == [("UBACK",), ("UNEW",), ("UWELCOMED",)]
     assert await left("SELECT user_id FROM user_settings ORDER BY user_id") == [("UBACK",), ("UNEW",)]
     assert await db.workspace_settings() == {"model": "m"}  # the admins' configuration stays
@@ -201,6 +206,26 @@ async def test_retention_keeps_todays_usage_of_a_forgotten_thread_for_the_budget
     assert deleted["threads"] == 1 and await db.thread_id("C1", "1.1") is None
     assert await db.tokens_used("U1", utc_day_start(time.time())) == 15
     assert describe_deleted(deleted) == "1 threads"
+
+
+@postgresql_only("several instances on one database")
+async def test_retention_runs_on_one_instance_at_a_time(db: Database, database_url: str) -> None:
+    old = await db.ensure_thread("C1", "1.1")
+    await db.query("UPDATE threads SET last_activity = ? WHERE id = ?", (time.time() - 40 * DAY, old))
+    care = DataCare(db, None, keep=0, interval_seconds=3600, retention_days=30)
+    other = Database(database_url)
+    await other.open()
+    try:
+        async with other.job_lock("retention") as running_there:
+            assert running_there
+            assert await care.forget_old_data() is None  # skipped: the other instance is at it
+            assert await db.thread_id("C1", "1.1") == old
+    finally:
+        await other.close()
+
+    deleted = await care.forget_old_data()
+
+    assert deleted is not None and deleted["threads"] == 1
 
 
 @sqlite_only("secure_delete and the WAL file")
