@@ -66,12 +66,12 @@ def _retry_after(exc: openai.OpenAIError) -> float | None:
 
 
 def _untransformed(params: dict[str, Any], bulky: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(typed parameters, `extra_body`): the conversation and the tools go as they are.
+    """(typed parameters, `extra_body`): the `bulky` fields (a chat's tools) go as they are.
 
-    They are already in the wire format (built by responses.py / chat_completions.py), and the
-    SDK's parameter transform walks every nested dict of them against its TypedDicts: with a
-    tool's JSON schema that is ~2.5 ms of the loop's CPU per request, more than the rest of the
-    request costs. `extra_body` is sent unchanged, merged into the same JSON body.
+    They are already in the wire format (built by chat_completions.py), and the SDK's parameter
+    transform walks every nested dict of them against its TypedDicts: with a tool's JSON schema
+    that is ~2.5 ms of the loop's CPU per request. `extra_body` is sent unchanged, merged into
+    the same JSON body. (Responses requests skip the typed method altogether: `client.post`.)
     """
     body = {name: params.pop(name) for name in bulky if name in params}
     return params, body
