@@ -206,7 +206,7 @@ async def test_a_takeover_leaves_the_live_instances_placeholder_in_the_thread_al
 async def test_start_up_recovery_leaves_a_live_instances_answer_alone(
     slack: FakeSlack, openai: FakeOpenAI, bots: BotProcesses
 ):
-    a = await bots.start("bot-a", **QUIET)
+    await bots.start("bot-a", **QUIET)
     gate = asyncio.Event()
     openai.script(Reply(text="answered by a", gate=gate))
     ts = await slack.user_says("U0ALICE", "D0ALICE", "take your time")

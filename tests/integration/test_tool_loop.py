@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from tests.fakes.openai import CodeRun, FakeOpenAI, FunctionCall, Reasoning, Reply, WebSearch
