@@ -16,6 +16,7 @@ placeholder can say it (a trigger), a `PerEngine` pair.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -467,7 +468,29 @@ class Session(Protocol):
     async def write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
 
 
+def _changed(conn: sqlite3.Connection, sql: str, params: Params) -> int:
+    """Run on the connection's thread: the statement's row count, its cursor closed there."""
+    cursor = conn.execute(sql, params)
+    try:
+        return cursor.rowcount
+    finally:
+        cursor.close()
+
+
+def _changed_many(conn: sqlite3.Connection, sql: str, rows: list[Sequence[Any]]) -> None:
+    conn.executemany(sql, rows).close()
+
+
 class _SqliteSession:
+    """Every statement runs, cursor and all, on aiosqlite's one thread for the connection.
+
+    A cursor handed back to the event loop would be freed there, and freeing it resets its
+    prepared statement: with statements queued behind it, that reset would race the thread
+    stepping the same cached statement ("bad parameter or other API misuse"). So a write runs
+    as one call on that thread, through aiosqlite's own queue (`_execute`; the version is
+    pinned), and only its row count comes back.
+    """
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
@@ -475,11 +498,10 @@ class _SqliteSession:
         return list(await self._conn.execute_fetchall(_sqlite_sql(sql), params))
 
     async def write(self, sql: str, params: Params = ()) -> int:
-        cursor = await self._conn.execute(_sqlite_sql(sql), params)
-        return cursor.rowcount
+        return int(await self._conn._execute(_changed, self._conn._conn, _sqlite_sql(sql), params))
 
     async def write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self._conn.executemany(_sqlite_sql(sql), rows)
+        await self._conn._execute(_changed_many, self._conn._conn, _sqlite_sql(sql), list(rows))
 
 
 class _PostgresSession:
@@ -503,7 +525,15 @@ def _postgresql_args(sql: str, params: Params) -> tuple[Any, ...]:
 
 
 class _Sqlite:
-    """One aiosqlite connection; writes (and transactions) take turns under an asyncio lock."""
+    """One aiosqlite connection, whose one thread runs statements in the order they were sent.
+
+    A transaction holds `lock` from its BEGIN to its COMMIT. A single statement needs no turn
+    of its own: sent while no transaction is open (and none waits), it is queued on the
+    connection before any later BEGIN, so it runs outside every transaction, in order. Only
+    while a transaction is open does it wait, in line, for the lock to be free, and it is sent
+    at once from there. Statements in a burst then pile up on the connection's thread, instead
+    of each waiting for the one before it to come back to the event loop.
+    """
 
     dialect = SQLITE_DIALECT
     errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
@@ -512,6 +542,7 @@ class _Sqlite:
         self.path = path
         self.conn: aiosqlite.Connection | None = None
         self.lock = asyncio.Lock()
+        self._waiting = 0  # statements in line behind a transaction
 
     @property
     def describe(self) -> str:
@@ -548,17 +579,26 @@ class _Sqlite:
         # No lock: a read sees what is committed (or the writing coroutine's open transaction).
         return await self._session().read(sql, params)
 
+    async def _outside_transactions(self) -> _SqliteSession:
+        """The session, once no transaction is open nor waited for; the caller's statement
+        must then be sent before it awaits anything else (aiosqlite queues it at once)."""
+        if self._waiting or self.lock.locked():
+            self._waiting += 1
+            try:
+                async with self.lock:
+                    pass  # our turn: every transaction before us has committed or rolled back
+            finally:
+                self._waiting -= 1
+        return self._session()
+
     async def write(self, sql: str, params: Params = ()) -> int:
-        async with self.lock:
-            return await self._session().write(sql, params)
+        return await (await self._outside_transactions()).write(sql, params)
 
     async def write_returning(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self.lock:
-            return await self._session().read(sql, params)
+        return await (await self._outside_transactions()).read(sql, params)
 
     async def write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        async with self.lock:
-            await self._session().write_many(sql, rows)
+        await (await self._outside_transactions()).write_many(sql, rows)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:
@@ -760,9 +800,12 @@ class Database:
             self._engine = _Postgres(url, pool_size)
         else:
             self._engine = _Sqlite(url.removeprefix("sqlite:///"))
-        # Claims finish in the order they were asked for, as on SQLite's one connection (a pool
-        # finishes them in any order): a burst into a busy thread is queued in arrival order.
-        self._claims = asyncio.Lock()
+        # Claims finish in the order they were asked for: a burst into a busy thread is queued
+        # in arrival order. SQLite's one connection keeps that order by itself; a pool
+        # finishes them in any order, so there they take turns.
+        self._claims: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if isinstance(self._engine, _Postgres) else contextlib.nullcontext()
+        )
 
     @property
     def engine(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from access import AccessPolicy
@@ -45,6 +46,24 @@ log = logging.getLogger(__name__)
 FAREWELL_SECONDS = 5.0
 # A burst of messages into one thread gets one "busy" (or "refused") notice per this long.
 NOTICE_WINDOW_SECONDS = 60.0
+
+
+async def together(*steps: Awaitable[Any] | None) -> list[Any]:
+    """Await independent steps at once (None: no step), and their results in order (None for
+    no step); the first failure is raised as itself.
+
+    A failing step cancels the others, which are awaited before it is raised, so nothing is
+    left running behind the answer's error handling; any further failures are logged.
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [None if step is None else group.create_task(step) for step in steps]
+        return [None if task is None else task.result() for task in tasks]
+    except BaseExceptionGroup as failed:
+        first, *others = failed.exceptions
+        for other in others:
+            log.error("a step failed alongside another", exc_info=other)
+        raise first from None
 
 
 class MessageProcessor(TextHandlerMixin):
@@ -162,7 +181,7 @@ class MessageProcessor(TextHandlerMixin):
             if reservation is None:
                 return
         try:
-            await self._take_turn(message, received, ticket)
+            await self._take_turn(message, received, ticket, recovered)
         finally:
             if reservation is not None and self.budget is not None:
                 self.budget.release(reservation)
@@ -181,7 +200,9 @@ class MessageProcessor(TextHandlerMixin):
                       "(this one could not renew its leases in time)",
                       message.conversation_key, message.message_id, status)
 
-    async def _take_turn(self, message: Message, received: float, turn: PersonTicket) -> None:
+    async def _take_turn(
+        self, message: Message, received: float, turn: PersonTicket, recovered: bool = False
+    ) -> None:
         """Under the thread's lock (waiting for it, or turned away), answer and settle the journal."""
         key = message.conversation_key
         reply: ReplyStream | None = None
@@ -193,7 +214,11 @@ class MessageProcessor(TextHandlerMixin):
         if state is None and place is None:
             return  # turned away
         try:
-            settings = await self.settings.effective(message.user_id, message.channel_id, message.thread_id)
+            # A recovered message's thread may have been given settings while it waited.
+            settings = await self.settings.effective(
+                message.user_id, message.channel_id, message.thread_id,
+                new_thread=message.starts_thread and not recovered,
+            )
             if place is not None:
                 reply = await self._show_queued(message, place, settings)
         except BaseException:
@@ -378,15 +403,19 @@ class MessageProcessor(TextHandlerMixin):
         try:
             # One person's burst waits in that person's own line, not in everyone's.
             waited = await ticket.wait(wait_in_person_line)
-            if not shown:
-                await reply.start("Thinking…")
-            elif waited:
-                await reply.progress("Thinking…")
-            await self._settle(message, "answering")
+            # Independent first steps at once: in a burst every round trip waits its turn on
+            # the loop, and the model call starts only after them. answer_text finds the
+            # thread's row cached.
+            _, _, user, _ = await together(
+                reply.start("Thinking…") if not shown else reply.progress("Thinking…") if waited else None,
+                self._settle(message, "answering"),
+                self.user_info(message.user_id),
+                self.thread_row(message, state),
+            )
             async with asyncio.timeout(self.config.turn_timeout_seconds) as deadline:
                 token = turn_deadline.set(deadline)
                 try:
-                    await self.answer_text(message, state, reply, settings)
+                    await self.answer_text(message, state, reply, settings, user)
                 finally:
                     turn_deadline.reset(token)
         except asyncio.CancelledError:

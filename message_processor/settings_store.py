@@ -131,12 +131,18 @@ class SettingsStore:
         await self._fresh()
         return await self._resolve(await self._user_layer(user_id))
 
-    async def effective(self, user_id: str, channel_id: str | None, thread_ts: str | None) -> Settings:
+    async def effective(
+        self, user_id: str, channel_id: str | None, thread_ts: str | None, *, new_thread: bool = False
+    ) -> Settings:
         """What a turn uses: defaults < everyone's < the person's defaults < the thread's
-        settings for everyone < the person's own settings in the thread."""
+        settings for everyone < the person's own settings in the thread.
+
+        `new_thread`: the thread begins with the message being answered, so no one has given
+        it settings yet: its two layers are not read (two round trips saved on a first message).
+        """
         await self._fresh()
         layers = [await self._user_layer(user_id)]
-        if channel_id and thread_ts:
+        if channel_id and thread_ts and not new_thread:
             layers.append(await self._thread_layer(channel_id, thread_ts))
             layers.append(await self._mine_layer(user_id, channel_id, thread_ts))
         return await self._resolve(*layers)

@@ -7,7 +7,7 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from base_client import Message, ReplyStream, Role
+from base_client import Message, ReplyStream, Role, UserInfo
 from database import StoredImage, StoredMessage
 from message_processor.budget import estimate_tokens
 from message_processor.handlers.code_files import CodeFiles, CodeFilesMixin
@@ -71,9 +71,9 @@ class TextHandlerMixin(
     model_slots: ModelSlots
 
     async def answer_text(
-        self, message: Message, state: ThreadState, reply: ReplyStream, settings: Settings
+        self, message: Message, state: ThreadState, reply: ReplyStream, settings: Settings, user: UserInfo
     ) -> None:
-        user = await self.user_info(message.user_id)
+        """`user`: the person asking, looked up while the answer's first status went out."""
         history = await self.load_turns(message, state)
         # Said once, on the turn whose history was rebuilt only in part.
         history_cut, state.history_cut = state.history_cut, False

@@ -144,6 +144,7 @@ class FakeSlack(LoopbackServer):
         # (channel, thread_ts) -> the assistant status shown there (setStatus; a bot reply clears it).
         self.assistant_status: dict[tuple[str, str], str] = {}
         self._latency: dict[str, float] = {}
+        self._held: dict[str, asyncio.Event] = {}
         self._ts = itertools.count(100)
         self._ids = itertools.count(1)
         self.add_user(self.bot_user_id, "assistant", display_name="Assistant", is_bot=True)
@@ -169,6 +170,8 @@ class FakeSlack(LoopbackServer):
     async def before_stop(self) -> None:
         """Close every websocket so the bot's socket client sees the server go."""
         self._downloads_open.set()  # held downloads end with the server
+        for held in self._held.values():
+            held.set()
         for connection in list(self._connections):
             if connection.ws.closed:
                 continue
@@ -320,6 +323,14 @@ class FakeSlack(LoopbackServer):
 
     def release_downloads(self) -> None:
         self._downloads_open.set()
+
+    def hold(self, method: str) -> None:
+        """From now on, calls of `method` are recorded but not answered until `release(method)`
+        (or the fake stops): a Slack that is slow to answer one kind of call."""
+        self._held.setdefault(method, asyncio.Event()).clear()
+
+    def release(self, method: str) -> None:
+        self._held.pop(method, asyncio.Event()).set()
 
     def set_latency(self, method: str, seconds: float) -> None:
         """Delay every response of `method` ("*" = all methods) by `seconds`."""
@@ -513,6 +524,9 @@ class FakeSlack(LoopbackServer):
         delay = self._latency.get(method, self._latency.get("*", 0))
         if delay:
             await self._sleep(delay)
+        held = self._held.get(method)
+        if held is not None:
+            await held.wait()
         faults = self._faults.get(method, [])
         fault = next((f for f in faults if f.channel in (None, params.get("channel"))), None)
         if fault is not None:

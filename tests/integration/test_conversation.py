@@ -34,6 +34,20 @@ async def test_dm_is_answered_in_a_thread_under_it(slack: FakeSlack, openai: Fak
     assert first_post["thread_ts"] == ts and "Thinking" in first_post["text"]
 
 
+async def test_the_first_status_and_the_name_lookup_go_out_together(slack: FakeSlack, openai: FakeOpenAI, start_bot):
+    """Independent first steps do not wait for each other: under a burst every round trip
+    waits its turn on the loop, and the model call starts only after all of them."""
+    await start_bot()
+    slack.hold("chat.postMessage")  # the "Thinking…" placeholder is slow to be answered
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "hello there")
+
+    await slack.wait_for(lambda: slack.calls_to("users.info"), message="the name lookup while the placeholder is out")
+    assert slack.calls_to("chat.postMessage") and not openai.responses_requests()
+    slack.release("chat.postMessage")
+
+    assert await wait_replies(slack, "D0ALICE", ts) == ["You said: Alice: hello there"]
+
+
 async def test_channel_mention_is_answered_once_in_its_thread(
     slack: FakeSlack, openai: FakeOpenAI, start_bot
 ):

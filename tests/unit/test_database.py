@@ -5,6 +5,7 @@ On both engines (tests/engines.py), except what only SQLite has.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
@@ -199,6 +200,60 @@ async def test_a_message_is_claimed_once(db: Database) -> None:
     assert await db.claim_message("D1", "1.4", "1.1", "U1", "hi", None)  # no id: ts alone decides
     await db.set_message_status("D1", "1.1", "answered")
     assert await db.message_status("D1", "1.1") == "answered"
+
+
+async def test_a_burst_of_statements_sent_at_once_all_land(db: Database) -> None:
+    """Claims, turns, threads, users and reads in flight together, as in a burst of messages:
+    none fails (on SQLite they pile up on the connection's one thread at once, where a cursor
+    freed on the event loop would race the next statement), and claims keep their order."""
+    count = 200
+    thread = await db.ensure_thread("C1", "1.0")
+
+    async def one(n: int) -> None:
+        assert await db.claim_message("D1", f"2.{n:04d}", "1.0", "U1", f"q{n}", f"Ev{n}")
+        await asyncio.gather(
+            db.add_messages(thread, [StoredMessage(Role.USER, f"q{n}", f"2.{n:04d}", "U1", "Alice")]),
+            db.ensure_thread("C1", f"3.{n}"),
+            db.save_user(UserInfo(f"U{n}", f"Person {n}", "UTC")),
+            db.set_message_status("D1", f"2.{n:04d}", "answering"),
+            db.message_status("D1", f"2.{n:04d}"),
+        )
+
+    await asyncio.gather(*(one(n) for n in range(count)))
+
+    assert len(await db.thread_messages(thread)) == count
+    rows = await db.query("SELECT message_ts, status FROM inbound_messages ORDER BY received_at, message_ts")
+    assert {r["status"] for r in rows} == {"answering"} and len(rows) == count
+    assert await db.get_user(f"U{count - 1}", max_age_seconds=60) == UserInfo(f"U{count - 1}", f"Person {count - 1}", "UTC")
+
+
+@sqlite_only("one connection: the order statements were sent in")
+async def test_statements_run_in_the_order_they_were_sent(db: Database) -> None:
+    thread = await db.ensure_thread("C1", "1.0")
+    await asyncio.gather(*(
+        db.add_messages(thread, [StoredMessage(Role.USER, f"q{n}")]) for n in range(300)
+    ))
+    assert [m.text for m in await db.thread_messages(thread)] == [f"q{n}" for n in range(300)]
+
+
+@sqlite_only("one connection shared by every coroutine: a transaction must not take in others' statements")
+async def test_a_statement_sent_during_a_transaction_waits_and_is_not_rolled_back_with_it(db: Database) -> None:
+    class Abandoned(Exception):
+        pass
+
+    with pytest.raises(Abandoned):
+        async with db._engine.transaction() as tx:
+            await tx.write("INSERT INTO threads (channel_id, thread_ts, created_at, last_activity) "
+                           "VALUES ('C1', '9.9', 0, 0)")
+            saving = asyncio.ensure_future(db.save_user(UserInfo("U1", "Alice", "UTC")))
+            # A round trip on the connection: a statement sent straight away would be done by now.
+            assert [tuple(r) for r in await tx.read("SELECT count(*) FROM users")] == [(0,)]
+            assert not saving.done()
+            raise Abandoned  # rolled back: the thread goes, the person saved meanwhile must not
+    await saving
+
+    assert await db.get_user("U1", max_age_seconds=60) == UserInfo("U1", "Alice", "UTC")
+    assert await db.query("SELECT id FROM threads WHERE thread_ts = '9.9'") == []
 
 
 async def test_turns_are_kept_in_order_and_deleted_with_their_thread(db: Database) -> None:
