@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -238,6 +239,7 @@ async def run(config: Config, console: bool = False) -> int:
         log.exception("start-up failed")
         await app.stop()
         return 1
+    freeze_start_up_heap()
     log.info("ready (instance %s, %s database)", config.instance_name, app.db.engine)
     await stop.wait()
     await app.stop()
@@ -286,9 +288,24 @@ def main(argv: list[str] | None = None) -> int:
     return run_loop(run(config, console=args.console))
 
 
+# How soon a thread waiting for the interpreter gets it from a busy loop (Python's default: 5 ms).
+# SQLite's statements run on aiosqlite's thread and need it back after each one: in a burst of
+# 300 people the loop is busy for seconds and every statement waited up to the full 5 ms.
+SWITCH_INTERVAL_SECONDS = 0.0005
+
+
+def freeze_start_up_heap() -> None:
+    """What start-up built (modules, the SDKs' types, the app) lives as long as the process:
+    frozen, the collector stops walking it on every full collection (about 110,000 objects;
+    in a burst of 300 people a full collection paused the loop 82 ms, 23 ms once frozen)."""
+    gc.collect()
+    gc.freeze()
+
+
 def run_loop(main_coroutine: Coroutine[Any, Any, int]) -> int:
     """The event loop: uvloop where it is installed (the same asyncio API, and about a third
     less of the loop's own CPU per answer in `make bench`), else asyncio's own."""
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     try:
         import uvloop
     except ImportError:

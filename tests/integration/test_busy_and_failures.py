@@ -6,6 +6,9 @@ import asyncio
 
 import pytest
 
+from message_processor.utilities import error_notice
+from openai_client import ModelError
+from openai_client.events import ErrorKind
 from tests.fakes.openai import FakeOpenAI, Reply, last_user_text
 from tests.fakes.slack import FakeSlack
 from tests.helpers import bot_replies, kind, wait_handled, wait_replies
@@ -152,6 +155,19 @@ async def test_stream_broken_midway_keeps_the_partial_text_and_says_so(
 
     assert text.startswith("The first part a")
     assert "couldn't reach OpenAI" in text or "stopped responding" in text
+
+
+async def test_a_model_server_that_refuses_connections_is_said_to_be_unreachable(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot, unused_tcp_port: int
+):
+    """Not "too slow": the connection failed at once (the aiohttp transport under the SDK
+    reports that as a connect timeout; what it wraps tells them apart)."""
+    await start_bot(OPENAI_BASE_URL=f"http://127.0.0.1:{unused_tcp_port}/v1")
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "hi")
+
+    [text] = await wait_replies(slack, "D0ALICE", ts)
+
+    assert text == error_notice(ModelError(ErrorKind.CONNECTION, "x"), 60)
 
 
 async def test_duplicate_and_redelivered_events_are_answered_once(
