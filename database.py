@@ -761,6 +761,21 @@ class _Postgres:
         self._held.append(conn)
         return True
 
+    async def listen(self, channel: str, on_payload: Callable[[str], None]) -> None:
+        """`on_payload` for every NOTIFY on `channel`, for as long as this process lives.
+
+        On a connection of its own, outside the pool (a pooled one would stop listening when
+        it goes back), closed in `close`; its loss is logged like a lock's.
+        """
+        conn = await self._asyncpg.connect(self.url, server_settings=KEEPALIVES)
+        try:
+            await conn.add_listener(channel, lambda _conn, _pid, _channel, payload: on_payload(payload))
+        except BaseException:
+            await conn.close()
+            raise
+        conn.add_termination_listener(self._lost_lock(f"LISTEN {channel}"))
+        self._held.append(conn)
+
     def _lost_lock(self, key: str) -> Callable[[Any], None]:
         def lost(conn: Any) -> None:
             if conn in self._held:  # not closed by us
@@ -996,6 +1011,28 @@ class Database:
         if not isinstance(self._engine, _Postgres):
             return True
         return await self._engine.hold_lock(f"{LOCK_PREFIX}instance:{name}")
+
+    async def listen(self, channel: str, on_payload: Callable[[str], None]) -> None:
+        """`on_payload` for every `notify` on `channel` by any instance (PostgreSQL; SQLite has
+        one process, whose own calls need no message)."""
+        if isinstance(self._engine, _Postgres):
+            await self._engine.listen(channel, on_payload)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell every instance listening on `channel` (PostgreSQL only)."""
+        if isinstance(self._engine, _Postgres):
+            await self._engine.write("SELECT pg_notify(?, ?)", (channel, payload))
+
+    async def thread_turn(self, channel_id: str, thread_ts: str) -> tuple[str, str] | None:
+        """Who holds a thread's turn now, on any instance, and for whose message: (owner, the
+        asker's user id); None when no live lease holds it."""
+        row = await self._one(
+            "SELECT l.owner, m.user_id FROM thread_leases l JOIN inbound_messages m "
+            "ON m.channel_id = l.channel_id AND m.message_ts = l.message_ts "
+            "WHERE l.channel_id = ? AND l.thread_ts = ? AND l.lease_until > {now}",
+            (channel_id, thread_ts),
+        )
+        return (row["owner"], row["user_id"]) if row else None
 
     @asynccontextmanager
     async def job_lock(self, job: str) -> AsyncIterator[bool]:

@@ -32,6 +32,7 @@ locks are the whole story, as before.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
@@ -49,6 +50,8 @@ THREAD_POLL_SECONDS = 0.25
 NAME_WAIT_SECONDS = 3.0
 NAME_POLL_SECONDS = 0.1
 TAKE_OVER_BATCH = 50
+# The NOTIFY channel on which one instance asks another to stop an answer it is writing.
+STOP_CHANNEL = "assistant_stop"
 
 
 class Leases:
@@ -124,6 +127,50 @@ class Leases:
         if self._held.get(key) == message.message_id:
             del self._held[key]
         await self.db.release_thread(message.channel_id, message.thread_id, message.message_id, self.owner)
+
+    # --- stopping an answer written by another instance ---------------------------------------
+
+    async def listen_for_stops(self, stop: Callable[[str, str, str], bool]) -> None:
+        """`stop(channel, thread, user)` for each stop another instance forwards to this one.
+
+        Slack hands a click on Stop (or its native stop event) to any instance's connection,
+        not necessarily to the one writing the answer.
+        """
+        if not self.shared:
+            return
+
+        def on_payload(payload: str) -> None:
+            try:
+                asked = json.loads(payload)
+                owner, channel, thread, user = asked["owner"], asked["channel"], asked["thread"], asked["user"]
+            except (ValueError, KeyError, TypeError):
+                log.warning("ignored a forwarded stop that is not one: %.200r", payload)
+                return
+            if owner == self.owner and not stop(channel, thread, user):
+                log.info("%s:%s: a stop forwarded for %s found nothing to stop (finished since)",
+                         channel, thread, user)
+
+        await self.db.listen(STOP_CHANNEL, on_payload)
+
+    async def forward_stop(
+        self, channel_id: str, thread_ts: str, user_id: str, may_stop: Callable[[str], bool]
+    ) -> bool:
+        """Stop the answer another instance is writing in the thread, if `may_stop` its asker
+        (the person it is for, or an admin): whether a stop was sent to that instance."""
+        if not self.shared:
+            return False
+        holder = await self.db.thread_turn(channel_id, thread_ts)
+        if holder is None or holder[0] == self.owner:
+            return False
+        owner, asker = holder
+        if not may_stop(asker):
+            log.info("%s:%s: %s may not stop %s's answer", channel_id, thread_ts, user_id, asker)
+            return False
+        log.info("%s:%s: stop by %s forwarded to %s", channel_id, thread_ts, user_id, owner)
+        await self.db.notify(STOP_CHANNEL, json.dumps(
+            {"owner": owner, "channel": channel_id, "thread": thread_ts, "user": user_id}
+        ))
+        return True
 
     # --- heartbeat and takeover ------------------------------------------------------------
 

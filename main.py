@@ -130,8 +130,14 @@ class AssistantApp:
             return None
         return self.processor.submit(message)
 
-    def _stop_turn(self, channel_id: str, thread_id: str, user_id: str) -> bool:
-        return self.processor.stop(channel_id, thread_id, user_id)
+    async def _stop_turn(self, channel_id: str, thread_id: str, user_id: str) -> bool:
+        """Stop an answer, here or (several instances) on the instance writing it."""
+        if self.processor.stop(channel_id, thread_id, user_id):
+            return True
+        return await self.leases.forward_stop(
+            channel_id, thread_id, user_id,
+            may_stop=lambda asker: user_id == asker or self.processor.access.is_admin(user_id),
+        )
 
     async def _record_feedback(self, channel_id: str, message_ts: str, user_id: str, value: str) -> None:
         await self.processor.record_feedback(channel_id, message_ts, user_id, value)
@@ -153,6 +159,9 @@ class AssistantApp:
         # so nothing this process posts can be mistaken for a dead process's leftovers.
         await self.client.connect()
         if not self.console:
+            # Before any click can arrive: a stop for an answer written here may come by another
+            # instance's connection.
+            await self.leases.listen_for_stops(self.processor.stop)
             # The journal's leftovers are Slack messages: the console must not answer (or steal)
             # them, and a console run has nothing to recover (its person left with it).
             await self.processor.recover(self.config.recovery_window_minutes)

@@ -31,6 +31,11 @@ from slack_client.web import OnError, OnRateLimited, SlackWebClient
 log = logging.getLogger(__name__)
 
 
+async def nothing_to_stop(channel_id: str, thread_ts: str, user_id: str) -> bool:
+    """The Stop of a bot that answers nothing (no processor given)."""
+    return False
+
+
 class SlackStartError(Exception):
     """Slack refused to let the bot start; the message says what to fix."""
 
@@ -46,7 +51,7 @@ class SlackBot(
         is_active_thread: Callable[[str, str], Awaitable[bool]],
         settings_source: SettingsSource,
         record_feedback: Callable[[str, str, str, str], Awaitable[None]],
-        stop_turn: Callable[[str, str, str], bool] = lambda channel, thread, user: False,
+        stop_turn: Callable[[str, str, str], Awaitable[bool]] | None = None,
         tool_groups: Callable[[], tuple[str, ...]] = tuple,
         on_api_error: OnError | None = None,
         on_rate_limited: OnRateLimited | None = None,
@@ -58,7 +63,7 @@ class SlackBot(
         self.owner = owner
         self.tool_groups = tool_groups
         self.record_feedback = record_feedback
-        self.stop_turn = stop_turn
+        self.stop_turn = stop_turn or nothing_to_stop
         self.untitled_threads: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.settings_source = settings_source
         self.access = AccessPolicy.from_config(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any, Awaitable, Callable
 
 from slack_bolt.async_app import AsyncApp
@@ -13,6 +14,8 @@ from slack_client.edited_reply import FEEDBACK_ACTION, STOP_ACTION
 
 
 Listener = Callable[..., Awaitable[None]]
+
+log = logging.getLogger(__name__)
 
 
 class RegistrationMixin:
@@ -38,13 +41,24 @@ class RegistrationMixin:
 
     def counted(self, listener: Listener) -> Listener:
         """`listener`, counting each finished run in `handled` (tests wait on it before checking
-        that an event led to nothing)."""
+        that an event led to nothing), and never raising to bolt.
+
+        Bolt waits for a listener's ack() by polling every 10 ms; a listener that raises in
+        between has its ack taken back, and then no ack is sent at all: Slack shows the person
+        an error and delivers the envelope again. So a failure is logged here with its
+        traceback, and acked if the listener had not acked yet.
+        """
 
         # `wraps` keeps the listener's signature visible: bolt passes arguments by name.
         @functools.wraps(listener)
         async def run(**kwargs: Any) -> None:
             try:
                 await listener(**kwargs)
+            except Exception:
+                log.exception("%s failed", listener.__name__)
+                ack = kwargs.get("ack")
+                if ack is not None and ack.response is None:
+                    await ack()
             finally:
                 self.handled += 1
 

@@ -94,3 +94,20 @@ async def test_a_feedback_click_is_stored_with_model_and_settings_and_thanked(
     assert (row["user_id"], row["value"], row["model"]) == ("U0ALICE", "bad", "test-model")
     assert json.loads(row["settings"])["model"] == "test-model"
     assert "feedback_good=0 feedback_bad=1" in app.processor.stats.line(0, 0)
+
+
+async def test_a_click_the_bot_cannot_read_is_still_acked_and_the_failure_logged(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot, caplog
+):
+    """A listener failing right after its ack() must not take the ack back (bolt would then
+    send none, and Slack shows the person an error and retries)."""
+    app = await start_bot()
+    handled = app.client.handled
+    envelope = await slack.push_envelope("interactive", interaction(
+        slack, "block_actions", "U0ALICE", channel={"id": "D0ALICE"}, message="not a message",
+        actions=[{"type": "feedback_buttons", "action_id": FEEDBACK_ACTION, "block_id": "b1",
+                  "value": "bad", "action_ts": "1"}],
+    ))
+    await slack.wait_for_ack(envelope)
+    await slack.wait_for(lambda: app.client.handled > handled)
+    assert any("on_feedback failed" in r.getMessage() and r.exc_info for r in caplog.records)

@@ -280,3 +280,28 @@ async def test_a_settings_change_through_one_instance_applies_to_the_next_answer
     await wait_replies(slack, "D0ALICE", again)
 
     assert "Always answer in French." in openai.responses_requests()[-1]["instructions"]
+
+
+async def test_a_stop_reaching_the_other_instance_stops_the_answer_where_it_is_written(
+    slack: FakeSlack, openai: FakeOpenAI, bots: BotProcesses, database_url: str
+):
+    """Slack hands a stop (its native stop event, or a click on Stop) to any instance."""
+    a = await bots.start("bot-a", **QUIET)
+    b = await bots.start("bot-b", **QUIET)
+    openai.script(Reply(text=" ".join(f"w{i}" for i in range(200)), chunk_size=6, chunk_delay=0.1))
+    root = await slack.user_says("U0ALICE", "D0ALICE", "tell me everything", to=a.connection)
+    await openai.wait_for(lambda: openai.in_flight == 1)
+    stop = {"type": "agent_session_stopped", "channel": "D0ALICE", "thread_ts": root,
+            "event_ts": "1.0", "streaming_message_ts": []}
+
+    await slack.push_event({**stop, "user": "U0BOB"}, to=b.connection)  # not Bob's answer to stop
+    await b.wait_log("U0BOB may not stop U0ALICE's answer")
+    assert openai.in_flight == 1
+    await slack.push_event({**stop, "user": "U0ALICE"}, to=b.connection)
+
+    [text] = await wait_replies(slack, "D0ALICE", root)
+    assert text.endswith("_Stopped._") and "w199" not in text
+    await b.wait_log("stop by U0ALICE forwarded to bot-a#")
+    await openai.wait_for(lambda: openai.in_flight == 0, message="the model request was not cancelled")
+    [row] = await journal(database_url, "SELECT status, owner FROM inbound_messages WHERE message_ts = ?", (root,))
+    assert row["status"] == "stopped" and row["owner"].startswith("bot-a#")
