@@ -18,12 +18,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
-import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Mapping
 
 from document_readers.common import DocumentError, Extracted, Limits, file_extension
 from document_readers.email_messages import read_eml
@@ -33,6 +30,7 @@ from document_readers.spreadsheets import read_csv, read_xlsx
 from document_readers.text import read_text
 from document_readers.web_pages import read_html
 from document_readers.word import read_docx
+import sandbox
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +64,6 @@ READABLE_KINDS = (
     "e-mails (.eml), text files, images, and voice clips and audio (.m4a, .mp3, .wav, .webm, .ogg)"
 )
 UNSUPPORTED_REASON = f"I can't read this kind of file yet ({READABLE_KINDS} work)"
-WORKER_MEMORY_BYTES = 1024 * 1024 * 1024
-# The parent kills the worker at the timeout; the CPU limit ends it even if the parent is gone.
-WORKER_CPU_MARGIN_SECONDS = 5
-# It writes no files (its result goes to a pipe, which this does not limit) and starts no
-# process or thread. RLIMIT_NPROC counts every process of the account and root is exempt.
-WORKER_MAX_FILE_BYTES = 0
-WORKER_MAX_PROCESSES = 0
-# All of the worker's environment, from the bot's: what Python needs to start and decode names.
-WORKER_ENV_KEYS = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "PYTHONPATH", "PYTHONHOME")
-MEMORY_EXIT = 3
 # A worker's answer bigger than this is decoded in a thread: JSON of 200,000 characters of text
 # and a few page images is megabytes, milliseconds of CPU the loop owes to other conversations.
 JSON_OFF_LOOP_BYTES = 256 * 1024
@@ -128,36 +116,11 @@ def extract(name: str, mimetype: str, data: bytes, limits: Limits) -> Extracted:
     return extracted
 
 
-def worker_environment(parent: Mapping[str, str]) -> dict[str, str]:
-    """The worker's whole environment: what Python needs, never the bot's tokens or keys.
-
-    An allow list, so a secret added to the bot's environment later stays out as well.
-    """
-    env = {key: parent[key] for key in WORKER_ENV_KEYS if key in parent}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"  # no .pyc files: it may write no files at all
-    return env
-
-
-def worker_cpu_seconds(timeout: float) -> int:
-    return math.ceil(timeout) + WORKER_CPU_MARGIN_SECONDS
-
-
-def worker_limits(cpu_seconds: int) -> dict[str, int]:
-    """The worker's resource limits by `resource` name, each set as soft = hard."""
-    return {
-        "RLIMIT_AS": WORKER_MEMORY_BYTES,
-        "RLIMIT_CPU": cpu_seconds,
-        "RLIMIT_FSIZE": WORKER_MAX_FILE_BYTES,
-        "RLIMIT_NPROC": WORKER_MAX_PROCESSES,
-        "RLIMIT_CORE": 0,  # a crash leaves no core file with the document in it
-    }
-
-
 def worker_result(name: str, returncode: int | None, out: bytes, err: bytes) -> Extracted:
     """What a finished worker produced, or the `DocumentError` it amounts to."""
     if err:
         log.warning("document worker for %s: %s", name, err.decode(errors="replace")[-2000:])
-    if returncode == MEMORY_EXIT:
+    if returncode == sandbox.MEMORY_EXIT:
         raise DocumentError("it needs more memory to read than I allow for one file")
     if returncode != 0 or not out:
         raise DocumentError("the file is damaged or in a form I can't read")
@@ -173,64 +136,32 @@ def worker_result(name: str, returncode: int | None, out: bytes, err: bytes) -> 
 
 
 class DocumentParser:
-    """Runs `extract` in a worker process per document, a few at a time, killed at the limit."""
+    """Runs `extract` in a worker process per document (sandbox.py), a few at a time."""
 
     def __init__(self, limits: Limits, timeout: float, concurrency: int = 2) -> None:
         self._limits = limits
         self._timeout = timeout
         self._slots = asyncio.Semaphore(concurrency)
 
+    def worker_args(self, name: str, mimetype: str) -> list[str]:
+        return [name, mimetype, json.dumps(asdict(self._limits))]
+
     async def parse(self, name: str, mimetype: str, data: bytes) -> Extracted:
         async with self._slots:
-            process = await self.start_worker(name, mimetype)
             try:
-                out, err = await asyncio.wait_for(process.communicate(data), self._timeout)
-            except TimeoutError:
-                await self._kill(process)
+                done = await sandbox.run(WORKER, self.worker_args(name, mimetype), data, self._timeout)
+            except sandbox.WorkerTimeout:
                 log.warning("parsing %s took longer than %g s; worker killed", name, self._timeout)
                 raise DocumentError(f"it took longer than {self._timeout:g} seconds to read") from None
-            except asyncio.CancelledError:
-                await self._kill(process)
-                raise
-        if len(out) > JSON_OFF_LOOP_BYTES:  # a long text or page images: decoding is CPU work
-            return await asyncio.to_thread(worker_result, name, process.returncode, out, err)
-        return worker_result(name, process.returncode, out, err)
-
-    async def start_worker(self, name: str, mimetype: str) -> asyncio.subprocess.Process:
-        """A sandboxed worker for one document, waiting for its bytes on stdin."""
-        return await asyncio.create_subprocess_exec(
-            sys.executable, str(Path(__file__).resolve()), name, mimetype,
-            json.dumps(asdict(self._limits)), str(worker_cpu_seconds(self._timeout)),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=worker_environment(os.environ),
-        )
-
-    @staticmethod
-    async def _kill(process: asyncio.subprocess.Process) -> None:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
-def _confine(cpu_seconds: int) -> None:
-    """Set this worker's limits, in the worker itself: a `preexec_fn` is unsafe in the bot,
-    whose other threads (aiosqlite's, `to_thread`'s) may hold locks at the fork.
-
-    A limit never goes above the hard limit the bot itself runs under.
-    """
-    import resource
-
-    for name, value in worker_limits(cpu_seconds).items():
-        limit = getattr(resource, name)
-        _, hard = resource.getrlimit(limit)
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(limit, (value, value))
+        if len(done.out) > JSON_OFF_LOOP_BYTES:  # a long text or page images: decoding is CPU work
+            return await asyncio.to_thread(worker_result, name, done.returncode, done.out, done.err)
+        return worker_result(name, done.returncode, done.out, done.err)
 
 
 def _worker() -> None:
     """Entry point of the worker process: argv name, mimetype, limits, CPU seconds; stdin bytes;
     stdout JSON. Confined first, before it reads the document."""
-    _confine(int(sys.argv[4]))
+    sandbox.confine(int(sys.argv[4]))
     name, mimetype, limits = sys.argv[1], sys.argv[2], Limits(**json.loads(sys.argv[3]))
     data = sys.stdin.buffer.read()
     try:
@@ -238,9 +169,11 @@ def _worker() -> None:
     except DocumentError as exc:
         result = {"error": exc.reason}
     except MemoryError:
-        sys.exit(MEMORY_EXIT)
+        sys.exit(sandbox.MEMORY_EXIT)
     sys.stdout.write(json.dumps(result))
 
+
+WORKER = Path(__file__).resolve()
 
 if __name__ == "__main__":
     _worker()

@@ -1,17 +1,26 @@
 """Shared images shrunk to what one model request may carry: longest side and bytes bounded.
 
-Pure and CPU-bound (Pillow decodes, resizes and re-encodes): call `fit_image` through
-`asyncio.to_thread`, never on the event loop. Pillow releases the GIL while it decodes, resizes
-and encodes, so a thread is enough; a process (as documents get) would add a start-up per image.
-An image that already fits is returned untouched (its bytes are not even decoded).
+`fit_image` is pure and CPU-bound (Pillow reads the header, then decodes, resizes and
+re-encodes), and Pillow's decoders are C code reading whatever a stranger shared. So the bot
+runs it through `ImageFitter`: in a sandboxed worker process per image (sandbox.py, as documents
+get), never on the event loop nor in the bot's own process. That costs a process start (about
+0.1 s) per image. An image that already fits comes back untouched (its pixels are not decoded,
+and its bytes are not sent back).
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import io
-import threading
+import json
+import logging
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import sandbox
 
 if TYPE_CHECKING:  # Pillow is imported on the first image (2 MB of the bot's memory otherwise)
     from PIL import Image
@@ -22,8 +31,12 @@ MAX_SIDE = 2048
 MAX_IMAGE_BYTES = 4 * 1024 * 1024
 # Decoding is skipped above this many pixels: one image must not cost hundreds of MB of memory.
 MAX_PIXELS = 40_000_000
-# At most this many images are decoded at once, whatever the thread pool's size (memory, cores).
-_DECODE_SLOTS = threading.BoundedSemaphore(2)
+# At most this many images are shrunk at once (memory, cores).
+CONCURRENCY = 2
+# A worker's answer bigger than this (a shrunk image in base64) is decoded in a thread.
+DECODE_OFF_LOOP_BYTES = 256 * 1024
+
+log = logging.getLogger(__name__)
 # Tried in order until the result fits: smaller sides, and JPEG when the original format is too big.
 _SIDES = (1.0, 0.5, 0.25)
 _JPEG_QUALITY = 82
@@ -95,8 +108,7 @@ def fit_image(data: bytes, mimetype: str, max_bytes: int, max_side: int = MAX_SI
             return Fitted(mimetype, data)
         if width * height > MAX_PIXELS:
             raise ImageUnusable(f"it is {width}×{height} pixels, too large for me to shrink")
-        with _DECODE_SLOTS:
-            return _shrink(image, mimetype, max_bytes, max_side)
+        return _shrink(image, mimetype, max_bytes, max_side)
 
 
 def _shrink(image: Image.Image, mimetype: str, max_bytes: int, max_side: int) -> Fitted:
@@ -120,3 +132,67 @@ def _shrink(image: Image.Image, mimetype: str, max_bytes: int, max_side: int) ->
             if len(fitted) <= max_bytes:
                 return Fitted(fitted_type, fitted, shrunk=True)
     raise ImageUnusable(f"even shrunk to {int(max_side * _SIDES[-1])} px it is over {_megabytes(max_bytes)}")
+
+
+class ImageFitter:
+    """Runs `fit_image` in a sandboxed worker process per image, `CONCURRENCY` at a time."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._slots = asyncio.Semaphore(CONCURRENCY)
+
+    async def fit(self, data: bytes, mimetype: str, max_bytes: int) -> Fitted:
+        """The image within `max_bytes` and `MAX_SIDE` px, or `ImageUnusable` saying why not."""
+        async with self._slots:
+            try:
+                done = await sandbox.run(WORKER, [mimetype, str(max_bytes)], data, self._timeout)
+            except sandbox.WorkerTimeout:
+                raise ImageUnusable(f"it took longer than {self._timeout:g} seconds to shrink") from None
+        if len(done.out) > DECODE_OFF_LOOP_BYTES:
+            return await asyncio.to_thread(fit_result, data, mimetype, done)
+        return fit_result(data, mimetype, done)
+
+
+def fit_result(original: bytes, mimetype: str, done: sandbox.Finished) -> Fitted:
+    """What a finished image worker produced, or the `ImageUnusable` it amounts to."""
+    if done.err:
+        log.warning("image worker: %s", done.err.decode(errors="replace")[-2000:])
+    if done.returncode == sandbox.MEMORY_EXIT:
+        raise ImageUnusable("it needs more memory to shrink than I allow for one image")
+    try:
+        if done.returncode != 0:
+            raise ValueError(f"exit status {done.returncode}")
+        result = json.loads(done.out)
+        if "error" in result:
+            raise ImageUnusable(str(result["error"]))
+        if result.get("unchanged"):
+            return Fitted(mimetype, original)
+        return Fitted(str(result["mimetype"]), base64.b64decode(result["data"], validate=True), shrunk=True)
+    except (ValueError, KeyError, TypeError) as exc:  # a worker that crashed, or wrote nonsense
+        log.warning("image worker failed: %s", exc)
+        raise ImageUnusable("it is damaged, so I couldn't shrink it") from exc
+
+
+def _worker() -> None:
+    """Entry point of the worker process: argv mimetype, max bytes, CPU seconds; stdin the
+    image; stdout JSON. Confined first, before it reads the image."""
+    sandbox.confine(int(sys.argv[3]))
+    mimetype, max_bytes = sys.argv[1], int(sys.argv[2])
+    data = sys.stdin.buffer.read()
+    try:
+        fitted = fit_image(data, mimetype, max_bytes)
+        result: dict[str, object] = (
+            {"mimetype": fitted.mimetype, "data": base64.b64encode(fitted.data).decode()}
+            if fitted.shrunk else {"unchanged": True}
+        )
+    except ImageUnusable as exc:
+        result = {"error": exc.reason}
+    except MemoryError:
+        sys.exit(sandbox.MEMORY_EXIT)
+    sys.stdout.write(json.dumps(result))
+
+
+WORKER = Path(__file__).resolve()
+
+if __name__ == "__main__":
+    _worker()

@@ -13,6 +13,7 @@ from base_client import BaseClient, Message, ReplyStream
 from config import Config
 from database import Database
 from document_handler import DocumentParser
+from image_fit import ImageFitter
 from image_url_handler import ImageFetcher
 from leases import Leases
 from message_processor.budget import budget_notice, day_start, estimate_tokens
@@ -89,6 +90,8 @@ class MessageProcessor(TextHandlerMixin):
         self.tools = tools or default_tools(config, ai)
         self.documents = documents
         self.image_fetcher = image_fetcher
+        # Shared images are shrunk in a sandboxed worker, within the documents' time limit.
+        self.image_fitter = ImageFitter(timeout=config.document_timeout_seconds)
         self.settings = settings
         self.client = client
         self.ai = ai

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from base_client import Attachment, BaseClient, ReplyStream
 from database import StoredImage
 from document_handler import DocumentError
-from image_fit import MAX_IMAGE_BYTES, ImageUnusable, fit_image
+from image_fit import MAX_IMAGE_BYTES, ImageFitter, ImageUnusable
 from image_url_handler import (
     MAX_LINKS,
     ImageFetcher,
@@ -77,6 +77,7 @@ class VisionMixin(DownloadMixin):
     config: Config
     client: BaseClient
     image_fetcher: ImageFetcher
+    image_fitter: ImageFitter
 
     async def read_image_urls(self, text: str, reply: ReplyStream) -> tuple[list[StoredImage], list[str]]:
         """Images behind the image links in a message, and a notice for each one not used."""
@@ -105,7 +106,7 @@ class VisionMixin(DownloadMixin):
 
     async def fit_images(self, images: list[StoredImage]) -> tuple[list[StoredImage], list[str]]:
         """A message's images within the request's byte budget (shrunk where needed, in a
-        thread), and a notice naming each one left out. Fitted once, when shared: the stored
+        sandboxed worker), and a notice naming each one left out. Fitted once, when shared: the stored
         copy is what follow-ups send again."""
         total, per_image = image_budget(self.config)
         kept: list[StoredImage] = []
@@ -114,7 +115,7 @@ class VisionMixin(DownloadMixin):
         used = 0
         for image in images:
             try:
-                fitted = await asyncio.to_thread(fit_image, image.data, image.mimetype, per_image)
+                fitted = await self.image_fitter.fit(image.data, image.mimetype, per_image)
             except ImageUnusable as exc:
                 log.info("image %s left out: %s", image.name, exc.reason)
                 notices.append(f"⚠️ I left out the image {image.name}: {exc.reason}.")

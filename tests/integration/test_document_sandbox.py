@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import re
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 
 import document_handler
-from document_handler import DocumentParser, Limits, worker_cpu_seconds, worker_result
+import sandbox
+from document_handler import DocumentParser, Limits, worker_result
+from sandbox import worker_cpu_seconds
 from tests.documents import make_ccitt_scan, make_pptx, make_xlsx
 
 pytestmark = pytest.mark.skipif(
@@ -29,7 +32,7 @@ SECRETS = {
 DOCUMENT = b"quarterly notes\n" * (256 * 1024)
 # /proc/<pid>/limits rows, and the soft and hard limits we expect in them.
 LIMIT_ROWS = {
-    "Max address space": document_handler.WORKER_MEMORY_BYTES,
+    "Max address space": sandbox.WORKER_MEMORY_BYTES,
     "Max file size": 0,
     "Max processes": 0,
     "Max core file size": 0,
@@ -51,7 +54,7 @@ async def test_the_worker_has_no_secrets_and_runs_under_its_limits(monkeypatch: 
         monkeypatch.setenv(name, value)
     parser = DocumentParser(Limits(max_pages=5, max_chars=1000), timeout=30)
 
-    process = await parser.start_worker("notes.txt", "text/plain")
+    process = await sandbox.start(document_handler.WORKER, parser.worker_args("notes.txt", "text/plain"), 30)
     try:
         assert process.stdin is not None
         process.stdin.write(DOCUMENT)
@@ -68,7 +71,7 @@ async def test_the_worker_has_no_secrets_and_runs_under_its_limits(monkeypatch: 
             await process.wait()
 
     names = {entry.split(b"=", 1)[0].decode() for entry in environ.split(b"\0") if entry}
-    assert names <= {*document_handler.WORKER_ENV_KEYS, "PYTHONDONTWRITEBYTECODE"}
+    assert names <= {*sandbox.WORKER_ENV_KEYS, "PYTHONDONTWRITEBYTECODE"}
     for name, value in SECRETS.items():
         assert name.encode() not in environ and value.encode() not in environ
     if "PATH" in os.environ:
@@ -80,6 +83,40 @@ async def test_the_worker_has_no_secrets_and_runs_under_its_limits(monkeypatch: 
     # And it still did its work: a real parse, read back the way the parser reads it.
     result = worker_result("notes.txt", process.returncode, out, err)
     assert result.text.startswith("quarterly notes\nquarterly notes") and result.truncated
+
+
+async def test_the_image_worker_has_no_secrets_and_runs_under_the_same_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow's decoders read what a stranger shared: in the same sandbox as documents."""
+    from PIL import Image
+
+    import image_fit
+
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    picture = io.BytesIO()
+    Image.frombytes("RGB", (1500, 1500), os.urandom(1500 * 1500 * 3)).save(picture, "PNG")
+
+    process = await sandbox.start(image_fit.WORKER, ["image/png", str(1024 * 1024)], 30)
+    try:
+        assert process.stdin is not None
+        process.stdin.write(picture.getvalue())  # megabytes: more than a pipe holds
+        await process.stdin.drain()  # the worker is reading: its limits are set
+        proc = Path(f"/proc/{process.pid}")
+        environ = await asyncio.to_thread((proc / "environ").read_bytes)
+        limits = proc_limits(await asyncio.to_thread((proc / "limits").read_text))
+        process.stdin.close()
+        out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    for name, value in SECRETS.items():
+        assert name.encode() not in environ and value.encode() not in environ
+    for row, value in LIMIT_ROWS.items():
+        assert limits[row] == (str(value), str(value)), row
+    fitted = image_fit.fit_result(picture.getvalue(), "image/png", sandbox.Finished(process.returncode, out, err))
+    assert fitted.shrunk and len(fitted.data) <= 1024 * 1024
 
 
 @pytest.mark.parametrize(
@@ -106,8 +143,8 @@ async def test_the_new_readers_work_in_the_sandboxed_worker(name: str, mimetype:
 # by a first parse (the user may not be able to read the interpreter's files), then the
 # limits are set, a thread is shown not to start, and the scan is rendered again.
 UNPRIVILEGED_RENDER = """
-import json, os, resource, threading  # resource: for _confine, after the user can no longer read it
-import document_handler
+import json, os, resource, threading  # resource: for confine, after the user can no longer read it
+import document_handler, sandbox
 from tests.documents import make_ccitt_scan
 data = make_ccitt_scan(pages=2)
 document_handler.extract("scan.pdf", "application/pdf", data, document_handler.Limits())
@@ -118,7 +155,7 @@ if os.getuid() == 0:
     except PermissionError:  # root without CAP_SETUID (some containers)
         print(json.dumps({"skip": "cannot drop to an unprivileged user"}))
         raise SystemExit(0)
-document_handler._confine(30)
+sandbox.confine(30)
 try:
     threading.Thread(target=lambda: None).start()
     thread = "started"
@@ -134,7 +171,7 @@ async def test_pdfium_renders_with_no_thread_or_process_allowed() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-c", UNPRIVILEGED_RENDER, cwd=root,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env=document_handler.worker_environment(os.environ),
+        env=sandbox.worker_environment(os.environ),
     )
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode(errors="replace")[-2000:]

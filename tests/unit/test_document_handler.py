@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
-from document_handler import DocumentError, Limits, extract, kind_of, worker_environment
+from document_handler import DocumentError, Limits, extract, kind_of
+from sandbox import worker_environment
 from document_readers import spreadsheets
 from document_readers.common import OLE_SIGNATURE
 from document_readers.pdf import MAX_SCAN_SIDE_PX

@@ -1,4 +1,5 @@
-"""Shrinking shared images to what one model request may carry (pure, CPU: run in a thread)."""
+"""Shrinking shared images to what one model request may carry: `fit_image` (pure, CPU), and
+the sandboxed worker the bot runs it in (`ImageFitter`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from image_fit import MAX_PIXELS, MAX_SIDE, ImageUnusable, fit_image
+from image_fit import MAX_PIXELS, MAX_SIDE, ImageFitter, ImageUnusable, fit_image
 
 MB = 1024 * 1024
 
@@ -107,3 +108,27 @@ def test_follow_ups_keep_the_newest_images_that_fit_the_budget() -> None:
     kept, left_out = newest_within(thread, 100)
     assert [ts for ts, _ in kept] == ["ts-old", "ts-new"]  # thread order; a smaller older one still fits
     assert [i.name for i in left_out] == ["mid", "big"]
+
+
+async def test_the_worker_shrinks_a_big_image_and_passes_a_fitting_one_back_as_it_was() -> None:
+    fitter = ImageFitter(timeout=30)
+    big = encoded(noise(3000, 1500), "PNG")
+    fitted = await fitter.fit(big, "image/png", 2 * MB)
+    assert fitted.shrunk and fitted.mimetype == "image/jpeg" and len(fitted.data) <= 2 * MB
+    with Image.open(io.BytesIO(fitted.data)) as image:
+        assert image.size == (MAX_SIDE, MAX_SIDE // 2)
+
+    small = encoded(Image.new("RGB", (800, 600), "red"), "PNG")
+    untouched = await fitter.fit(small, "image/png", 4 * MB)
+    assert untouched.data is small and not untouched.shrunk  # nothing came back but "unchanged"
+
+
+async def test_the_worker_says_why_an_image_is_unusable_and_is_killed_at_its_time_limit() -> None:
+    side = int(MAX_PIXELS ** 0.5) + 100
+    with pytest.raises(ImageUnusable, match=f"it is {side}×{side} pixels"):
+        await ImageFitter(timeout=30).fit(png_header_only(side, side), "image/png", 4 * MB)
+    truncated = encoded(noise(3000, 2000), "PNG")[: 3 * MB]
+    with pytest.raises(ImageUnusable, match="damaged"):
+        await ImageFitter(timeout=30).fit(truncated, "image/png", 1 * MB)
+    with pytest.raises(ImageUnusable, match="took longer than 0.001 seconds"):
+        await ImageFitter(timeout=0.001).fit(encoded(noise(3000, 1500), "PNG"), "image/png", 2 * MB)
