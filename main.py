@@ -130,9 +130,10 @@ class AssistantApp:
             return None
         return self.processor.submit(message)
 
-    async def _stop_turn(self, channel_id: str, thread_id: str, user_id: str) -> bool:
-        """Stop an answer, here or (several instances) on the instance writing it."""
-        if self.processor.stop(channel_id, thread_id, user_id):
+    async def _stop_turn(self, channel_id: str, thread_id: str, user_id: str, shown_as: str | None) -> bool:
+        """Stop an answer, here or (several instances) on the instance writing it; `shown_as`:
+        the message the Stop was pressed on (a queued message's placeholder stops that message)."""
+        if self.processor.stop(channel_id, thread_id, user_id, shown_as):
             return True
         return await self.leases.forward_stop(
             channel_id, thread_id, user_id,

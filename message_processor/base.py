@@ -29,6 +29,7 @@ from message_processor.utilities import (
     RESTARTED_NOTICE,
     SHUTDOWN_NOTICE,
     STOPPED_NOTICE,
+    STOPPED_WHILE_QUEUED_NOTICE,
     TOO_OLD_NOTICE,
     UNEXPECTED_NOTICE,
     error_notice,
@@ -113,6 +114,8 @@ class MessageProcessor(TextHandlerMixin):
         self.reservations: dict[tuple[str, str], Reservation] = {}
         # The answer being written in each thread (its task and whose it is), for a stop.
         self._answering: dict[str, tuple[asyncio.Task[None], str]] = {}
+        # Messages waiting for their thread's turn, by (channel, their placeholder's id).
+        self._queued: dict[tuple[str, str], tuple[asyncio.Task[None], str]] = {}
         self._stopping: set[asyncio.Task[None]] = set()
         self.access = AccessPolicy.from_config(config)
         self.stats = stats or Stats()
@@ -231,12 +234,27 @@ class MessageProcessor(TextHandlerMixin):
                 place.leave()  # the line moves up (nothing to do if it left already)
             raise
         if place is not None:
+            assert reply is not None
+            # A Stop pressed on the queued message's own placeholder is about this message.
+            queued = (message.channel_id, shown) if (shown := reply.shown_as()) else None
+            task = asyncio.current_task()
+            if queued is not None and task is not None:
+                self._queued[queued] = (task, message.user_id)
             try:
                 state = await place.wait()
             except asyncio.CancelledError:
+                if self._stopped():
+                    log.info("%s: message %s stopped while it waited", key, message.message_id)
+                    await self._tell(reply, STOPPED_WHILE_QUEUED_NOTICE)
+                    await asyncio.shield(self._settle(message, "stopped"))
+                    self.stats.record("stopped", time.monotonic() - received)
+                    return
                 await self._tell(reply, SHUTDOWN_NOTICE)
                 await asyncio.shield(self._settle(message, "interrupted"))
                 raise
+            finally:
+                if queued is not None:
+                    self._queued.pop(queued, None)
         assert state is not None
         status: str | None = "failed"
         leased = False
@@ -453,10 +471,16 @@ class MessageProcessor(TextHandlerMixin):
         log.info("%s: answered in %.2f s", key, time.monotonic() - started)
         return "answered"
 
-    def stop(self, channel_id: str, thread_id: str, user_id: str) -> bool:
+    def stop(self, channel_id: str, thread_id: str, user_id: str, shown_as: str | None = None) -> bool:
         """Stop the answer being written in a thread, for the person it is for (or an admin):
-        its model call and tools are cancelled, and it ends with what it had written."""
-        entry = self._answering.get(f"{channel_id}:{thread_id}")
+        its model call and tools are cancelled, and it ends with what it had written.
+
+        `shown_as`: the message the Stop was pressed on. A message still waiting for its turn
+        in the thread is stopped by its own placeholder's Stop: it leaves the line, and the
+        answer being written goes on.
+        """
+        entry = self._queued.get((channel_id, shown_as)) if shown_as else None
+        entry = entry or self._answering.get(f"{channel_id}:{thread_id}")
         if entry is None:
             return False
         task, asker = entry
