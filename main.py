@@ -138,6 +138,7 @@ class AssistantApp:
         return await self.leases.forward_stop(
             channel_id, thread_id, user_id,
             may_stop=lambda asker: user_id == asker or self.processor.access.is_admin(user_id),
+            shown_as=shown_as,
         )
 
     async def _record_feedback(self, channel_id: str, message_ts: str, user_id: str, value: str) -> None:
