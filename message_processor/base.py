@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
 from collections.abc import Awaitable
@@ -51,6 +52,15 @@ NOTICE_WINDOW_SECONDS = 60.0
 
 
 T = TypeVar("T")
+
+
+class StopOutcome(enum.Enum):
+    """What a stop did here: stopped an answer (or a queued message), was refused (not the
+    person's, who is no admin), or found nothing of that thread's here."""
+
+    STOPPED = "stopped"
+    REFUSED = "refused"
+    NOT_HERE = "not here"
 
 
 class StoppedInLine(Exception):
@@ -494,7 +504,7 @@ class MessageProcessor(TextHandlerMixin):
         log.info("%s: answered in %.2f s", key, time.monotonic() - started)
         return "answered"
 
-    def stop(self, channel_id: str, thread_id: str, user_id: str, shown_as: str | None = None) -> bool:
+    def stop(self, channel_id: str, thread_id: str, user_id: str, shown_as: str | None = None) -> StopOutcome:
         """Stop the answer being written in a thread, for the person it is for (or an admin):
         its model call and tools are cancelled, and it ends with what it had written.
 
@@ -509,15 +519,15 @@ class MessageProcessor(TextHandlerMixin):
             if shown_as is None or reply.shown_as() in (None, shown_as):
                 entry = task, asker
         if entry is None:
-            return False
+            return StopOutcome.NOT_HERE
         task, asker = entry
         if user_id != asker and not self.access.is_admin(user_id):
             log.info("%s:%s: %s may not stop %s's answer", channel_id, thread_id, user_id, asker)
-            return False
+            return StopOutcome.REFUSED
         log.info("%s:%s: stopped by %s", channel_id, thread_id, user_id)
         self._stopping.add(task)
         task.cancel()
-        return True
+        return StopOutcome.STOPPED
 
     def _stopped(self) -> bool:
         """The cancellation this task got is a stop alone (not a shutdown): take it back."""
