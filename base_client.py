@@ -143,6 +143,11 @@ class ReplyStream(ABC):
     async def fail(self, notice: str) -> ReplyOutcome:
         """End the reply with a notice saying what went wrong (keeping any partial text)."""
 
+    def shown_as(self) -> str | None:
+        """The platform's id of the message showing this reply, once shown (None: none of its
+        own, as with a thread-wide status): a Stop pressed on that message is about this reply."""
+        return None
+
     async def step(self, step_id: str, title: str, status: str, detail: str = "",
                    sources: tuple[str, ...] = ()) -> None:
         """A tool step of the answer: `in_progress`, then `complete` or `error`, by `step_id`.

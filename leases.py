@@ -52,6 +52,8 @@ NAME_POLL_SECONDS = 0.1
 TAKE_OVER_BATCH = 50
 # The NOTIFY channel on which one instance asks another to stop an answer it is writing.
 STOP_CHANNEL = "assistant_stop"
+# A stop's owner when it is for whichever instance has the message (a queued one).
+EVERY_INSTANCE = "*"
 
 
 class Leases:
@@ -130,7 +132,7 @@ class Leases:
 
     # --- stopping an answer written by another instance ---------------------------------------
 
-    async def listen_for_stops(self, stop: Callable[[str, str, str], bool]) -> None:
+    async def listen_for_stops(self, stop: Callable[[str, str, str, str | None], bool]) -> None:
         """`stop(channel, thread, user)` for each stop another instance forwards to this one.
 
         Slack hands a click on Stop (or its native stop event) to any instance's connection,
@@ -143,22 +145,39 @@ class Leases:
             try:
                 asked = json.loads(payload)
                 owner, channel, thread, user = asked["owner"], asked["channel"], asked["thread"], asked["user"]
+                shown_as = asked.get("shown_as")
             except (ValueError, KeyError, TypeError):
                 log.warning("ignored a forwarded stop that is not one: %.200r", payload)
                 return
-            if owner == self.owner and not stop(channel, thread, user):
+            if owner not in (self.owner, EVERY_INSTANCE):
+                return
+            if not stop(channel, thread, user, shown_as) and owner == self.owner:
                 log.info("%s:%s: a stop forwarded for %s found nothing to stop (finished since)",
                          channel, thread, user)
 
         await self.db.listen(STOP_CHANNEL, on_payload)
 
     async def forward_stop(
-        self, channel_id: str, thread_ts: str, user_id: str, may_stop: Callable[[str], bool]
+        self, channel_id: str, thread_ts: str, user_id: str, may_stop: Callable[[str], bool],
+        shown_as: str | None = None,
     ) -> bool:
         """Stop the answer another instance is writing in the thread, if `may_stop` its asker
-        (the person it is for, or an admin): whether a stop was sent to that instance."""
+        (the person it is for, or an admin): whether a stop was sent to that instance.
+
+        `shown_as`: the Stop was pressed on that message, which is not the placeholder of an
+        answer of this instance's: a message queued on some instance. Every instance is told,
+        and the one it waits on checks who may stop it.
+        """
         if not self.shared:
             return False
+        if shown_as is not None:
+            log.info("%s:%s: stop by %s of queued message %s sent to every instance",
+                     channel_id, thread_ts, user_id, shown_as)
+            await self.db.notify(STOP_CHANNEL, json.dumps({
+                "owner": EVERY_INSTANCE, "channel": channel_id, "thread": thread_ts, "user": user_id,
+                "shown_as": shown_as,
+            }))
+            return True
         holder = await self.db.thread_turn(channel_id, thread_ts)
         if holder is None or holder[0] == self.owner:
             return False

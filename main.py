@@ -32,7 +32,7 @@ from document_handler import DocumentParser, Limits
 from image_url_handler import ImageFetcher
 from leases import Leases
 from log_redaction import LIBRARY_LOGGERS, LibraryLevelFilter, RedactingFormatter, library_level
-from message_processor import MessageProcessor
+from message_processor import MessageProcessor, StopOutcome
 from message_processor.settings_store import SettingsStore
 from observability import Stats, serve_health, serve_metrics
 from openai_client import OpenAIClient
@@ -130,13 +130,16 @@ class AssistantApp:
             return None
         return self.processor.submit(message)
 
-    async def _stop_turn(self, channel_id: str, thread_id: str, user_id: str) -> bool:
-        """Stop an answer, here or (several instances) on the instance writing it."""
-        if self.processor.stop(channel_id, thread_id, user_id):
-            return True
+    async def _stop_turn(self, channel_id: str, thread_id: str, user_id: str, shown_as: str | None) -> bool:
+        """Stop an answer, here or (several instances) on the instance writing it; `shown_as`:
+        the message the Stop was pressed on (a queued message's placeholder stops that message)."""
+        outcome = self.processor.stop(channel_id, thread_id, user_id, shown_as)
+        if outcome is not StopOutcome.NOT_HERE:
+            return outcome is StopOutcome.STOPPED
         return await self.leases.forward_stop(
             channel_id, thread_id, user_id,
             may_stop=lambda asker: user_id == asker or self.processor.access.is_admin(user_id),
+            shown_as=shown_as,
         )
 
     async def _record_feedback(self, channel_id: str, message_ts: str, user_id: str, value: str) -> None:
@@ -161,7 +164,9 @@ class AssistantApp:
         if not self.console:
             # Before any click can arrive: a stop for an answer written here may come by another
             # instance's connection.
-            await self.leases.listen_for_stops(self.processor.stop)
+            await self.leases.listen_for_stops(
+                lambda *stop: self.processor.stop(*stop) is StopOutcome.STOPPED
+            )
             # The journal's leftovers are Slack messages: the console must not answer (or steal)
             # them, and a console run has nothing to recover (its person left with it).
             await self.processor.recover(self.config.recovery_window_minutes)

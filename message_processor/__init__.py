@@ -1,5 +1,5 @@
 """Platform-neutral answering: locks, context, model calls, errors."""
 
-from message_processor.base import MessageProcessor
+from message_processor.base import MessageProcessor, StopOutcome
 
-__all__ = ["MessageProcessor"]
+__all__ = ["MessageProcessor", "StopOutcome"]

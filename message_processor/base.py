@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, TypeVar
 
 from access import AccessPolicy
 from base_client import BaseClient, Message, ReplyStream
@@ -29,6 +30,7 @@ from message_processor.utilities import (
     RESTARTED_NOTICE,
     SHUTDOWN_NOTICE,
     STOPPED_NOTICE,
+    STOPPED_WHILE_QUEUED_NOTICE,
     TOO_OLD_NOTICE,
     UNEXPECTED_NOTICE,
     error_notice,
@@ -47,6 +49,22 @@ log = logging.getLogger(__name__)
 FAREWELL_SECONDS = 5.0
 # A burst of messages into one thread gets one "busy" (or "refused") notice per this long.
 NOTICE_WINDOW_SECONDS = 60.0
+
+
+T = TypeVar("T")
+
+
+class StopOutcome(enum.Enum):
+    """What a stop did here: stopped an answer (or a queued message), was refused (not the
+    person's, who is no admin), or found nothing of that thread's here."""
+
+    STOPPED = "stopped"
+    REFUSED = "refused"
+    NOT_HERE = "not here"
+
+
+class StoppedInLine(Exception):
+    """A message waiting for its thread's turn was stopped by its own placeholder's Stop."""
 
 
 async def together(*steps: Awaitable[Any] | None) -> list[Any]:
@@ -112,7 +130,9 @@ class MessageProcessor(TextHandlerMixin):
         # Each admitted message's budget reservation, by (channel, message id), until it settles.
         self.reservations: dict[tuple[str, str], Reservation] = {}
         # The answer being written in each thread (its task and whose it is), for a stop.
-        self._answering: dict[str, tuple[asyncio.Task[None], str]] = {}
+        self._answering: dict[str, tuple[asyncio.Task[None], str, ReplyStream]] = {}
+        # Messages waiting for their thread's turn, by (channel, their placeholder's id).
+        self._queued: dict[tuple[str, str], tuple[asyncio.Task[None], str]] = {}
         self._stopping: set[asyncio.Task[None]] = set()
         self.access = AccessPolicy.from_config(config)
         self.stats = stats or Stats()
@@ -231,8 +251,12 @@ class MessageProcessor(TextHandlerMixin):
                 place.leave()  # the line moves up (nothing to do if it left already)
             raise
         if place is not None:
+            assert reply is not None
             try:
-                state = await place.wait()
+                state = await self._wait_in_line(message, reply, place.wait())
+            except StoppedInLine:
+                await self._stopped_in_line(message, reply)
+                return
             except asyncio.CancelledError:
                 await self._tell(reply, SHUTDOWN_NOTICE)
                 await asyncio.shield(self._settle(message, "interrupted"))
@@ -285,7 +309,10 @@ class MessageProcessor(TextHandlerMixin):
                 await reply.start(QUEUED_STATUS)
             log.info("%s: busy on another instance, message %s waits its turn", key, message.message_id)
             try:
-                turn = await self.leases.wait_for_thread(message)
+                turn = await self._wait_in_line(message, reply, self.leases.wait_for_thread(message))
+            except StoppedInLine:
+                await self._stopped_in_line(message, reply)
+                return False, reply
             except asyncio.CancelledError:
                 await self._tell(reply, SHUTDOWN_NOTICE)
                 raise
@@ -293,6 +320,30 @@ class MessageProcessor(TextHandlerMixin):
             state.turns = None  # another instance answered here since: the conversation reloads
         state.lease_turn = turn
         return True, reply
+
+    async def _wait_in_line(self, message: Message, reply: ReplyStream, turn: Awaitable[T]) -> T:
+        """The thread's `turn`, awaited with the queued status showing; `StoppedInLine` when
+        a Stop was pressed on that status's own message meanwhile (see `stop`)."""
+        shown = reply.shown_as()
+        key = (message.channel_id, shown) if shown else None
+        task = asyncio.current_task()
+        if key is not None and task is not None:
+            self._queued[key] = (task, message.user_id)
+        try:
+            return await turn
+        except asyncio.CancelledError:
+            if self._stopped():
+                raise StoppedInLine from None
+            raise
+        finally:
+            if key is not None:
+                self._queued.pop(key, None)
+
+    async def _stopped_in_line(self, message: Message, reply: ReplyStream) -> None:
+        log.info("%s: message %s stopped while it waited its turn", message.conversation_key, message.message_id)
+        await self._tell(reply, STOPPED_WHILE_QUEUED_NOTICE)
+        await asyncio.shield(self._settle(message, "stopped"))
+        self.stats.record("stopped", 0.0)
 
     async def _reserve_budget(self, message: Message, budget: BudgetLedger) -> Reservation | None:
         """Hold this answer's expected tokens, or tell the person today's allowance is spent.
@@ -402,7 +453,7 @@ class MessageProcessor(TextHandlerMixin):
         deadline: asyncio.Timeout | None = None
         task = asyncio.current_task()
         if task is not None:
-            self._answering[key] = (task, message.user_id)
+            self._answering[key] = (task, message.user_id, reply)
         try:
             # One person's burst waits in that person's own line, not in everyone's.
             waited = await ticket.wait(wait_in_person_line)
@@ -448,25 +499,35 @@ class MessageProcessor(TextHandlerMixin):
             await self._tell(reply, UNEXPECTED_NOTICE)
             return "failed"
         finally:
-            if self._answering.get(key, (None, ""))[0] is task:
+            if key in self._answering and self._answering[key][0] is task:
                 del self._answering[key]
         log.info("%s: answered in %.2f s", key, time.monotonic() - started)
         return "answered"
 
-    def stop(self, channel_id: str, thread_id: str, user_id: str) -> bool:
+    def stop(self, channel_id: str, thread_id: str, user_id: str, shown_as: str | None = None) -> StopOutcome:
         """Stop the answer being written in a thread, for the person it is for (or an admin):
-        its model call and tools are cancelled, and it ends with what it had written."""
-        entry = self._answering.get(f"{channel_id}:{thread_id}")
+        its model call and tools are cancelled, and it ends with what it had written.
+
+        `shown_as`: the message the Stop was pressed on. A message still waiting for its turn
+        in the thread is stopped by its own placeholder's Stop: it leaves the line, and the
+        answer being written goes on.
+        """
+        entry = self._queued.get((channel_id, shown_as)) if shown_as else None
+        if entry is None and (answering := self._answering.get(f"{channel_id}:{thread_id}")):
+            task, asker, reply = answering
+            # Pressed on another message (one queued on another instance): not this answer.
+            if shown_as is None or reply.shown_as() in (None, shown_as):
+                entry = task, asker
         if entry is None:
-            return False
+            return StopOutcome.NOT_HERE
         task, asker = entry
         if user_id != asker and not self.access.is_admin(user_id):
             log.info("%s:%s: %s may not stop %s's answer", channel_id, thread_id, user_id, asker)
-            return False
+            return StopOutcome.REFUSED
         log.info("%s:%s: stopped by %s", channel_id, thread_id, user_id)
         self._stopping.add(task)
         task.cancel()
-        return True
+        return StopOutcome.STOPPED
 
     def _stopped(self) -> bool:
         """The cancellation this task got is a stop alone (not a shutdown): take it back."""

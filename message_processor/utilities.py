@@ -28,6 +28,7 @@ SHUTDOWN_NOTICE = (
     "Please send your message again in a minute."
 )
 STOPPED_NOTICE = "_Stopped._"
+STOPPED_WHILE_QUEUED_NOTICE = "_Stopped before it started: this message will not be answered._"
 RESTARTED_NOTICE = ":warning: This answer was interrupted by a restart."
 TOO_OLD_NOTICE = (
     ":warning: I was restarted and lost track of your message from {minutes} minutes ago. "

@@ -31,7 +31,7 @@ from slack_client.web import OnError, OnRateLimited, SlackWebClient
 log = logging.getLogger(__name__)
 
 
-async def nothing_to_stop(channel_id: str, thread_ts: str, user_id: str) -> bool:
+async def nothing_to_stop(channel_id: str, thread_ts: str, user_id: str, shown_as: str | None) -> bool:
     """The Stop of a bot that answers nothing (no processor given)."""
     return False
 
@@ -51,7 +51,7 @@ class SlackBot(
         is_active_thread: Callable[[str, str], Awaitable[bool]],
         settings_source: SettingsSource,
         record_feedback: Callable[[str, str, str, str], Awaitable[None]],
-        stop_turn: Callable[[str, str, str], Awaitable[bool]] | None = None,
+        stop_turn: Callable[[str, str, str, str | None], Awaitable[bool]] | None = None,
         tool_groups: Callable[[], tuple[str, ...]] = tuple,
         on_api_error: OnError | None = None,
         on_rate_limited: OnRateLimited | None = None,

@@ -97,6 +97,11 @@ class NativeReply(ReplyStream):
         self._status_shown = True
         self._flusher.start()
 
+    def shown_as(self) -> str | None:
+        """Only an edited placeholder (the fallback) is a message of this reply's own; a
+        status is the thread's."""
+        return self._fallback.shown_as() if self._fallback is not None else None
+
     async def progress(self, status: str) -> None:
         if self._fallback is not None:
             await self._fallback.progress(status)

@@ -43,7 +43,7 @@ class AssistantMixin:
     access: AccessPolicy
     record_feedback: Callable[[str, str, str, str], Awaitable[None]]
     # Stops the answer being written in a thread (channel, thread, who asks); False: none.
-    stop_turn: Callable[[str, str, str], Awaitable[bool]]
+    stop_turn: Callable[[str, str, str, str | None], Awaitable[bool]]
     untitled_threads: OrderedDict[tuple[str, str], None]
 
     async def _suggest(self, user_id: str, channel_id: str, thread_ts: str | None) -> None:
@@ -105,7 +105,7 @@ class AssistantMixin:
         if not (channel_id and thread_ts and user_id):
             log.warning("ignored agent_session_stopped without channel, thread or person: %s", event)
             return
-        if not await self.stop_turn(channel_id, thread_ts, user_id):
+        if not await self.stop_turn(channel_id, thread_ts, user_id, None):
             log.info("nothing to stop in %s:%s for %s", channel_id, thread_ts, user_id)
 
     async def on_stop_button(self, ack: Ack, body: dict[str, Any]) -> None:
@@ -118,7 +118,9 @@ class AssistantMixin:
         if not (channel_id and thread_ts and user_id):
             log.warning("ignored a Stop click without channel, thread or person: %s", action)
             return
-        if not await self.stop_turn(channel_id, thread_ts, user_id):
+        # The message the button is on: a queued message's own placeholder stops that message.
+        shown_as = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")
+        if not await self.stop_turn(channel_id, thread_ts, user_id, shown_as):
             await self.web.chat_postEphemeral(
                 channel=channel_id, user=user_id, thread_ts=thread_ts,
                 text="There is no answer of yours being written here to stop.",

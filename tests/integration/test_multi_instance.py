@@ -305,3 +305,41 @@ async def test_a_stop_reaching_the_other_instance_stops_the_answer_where_it_is_w
     await openai.wait_for(lambda: openai.in_flight == 0, message="the model request was not cancelled")
     [row] = await journal(database_url, "SELECT status, owner FROM inbound_messages WHERE message_ts = ?", (root,))
     assert row["status"] == "stopped" and row["owner"].startswith("bot-a#")
+
+
+async def test_stop_on_a_message_queued_on_one_instance_pressed_through_the_other_stops_only_it(
+    slack: FakeSlack, openai: FakeOpenAI, bots: BotProcesses, database_url: str
+):
+    queue = {"THREAD_BUSY_POLICY": "queue", **QUIET}
+    a = await bots.start("bot-a", **queue)
+    b = await bots.start("bot-b", **queue)
+    gate = asyncio.Event()
+    openai.script(Reply(text="one", gate=gate))
+    root = await slack.user_says("U0ALICE", "D0ALICE", "q1", to=a.connection)
+    await openai.wait_for(lambda: openai.in_flight == 1)
+    second = await slack.user_says("U0ALICE", "D0ALICE", "q2", thread_ts=root, to=b.connection)
+    await slack.wait_for(lambda: QUEUED in texts_in(slack, "D0ALICE", root), 10, "q2 not queued")
+    [queued] = [m for m in bot_replies(slack, "D0ALICE", root) if m["text"] == QUEUED]
+    button = queued["blocks"][-1]["elements"][0]
+
+    # Pressed through the instance writing q1's answer, which must not stop that answer.
+    await slack.push_envelope("interactive", interaction(
+        slack, "block_actions", "U0ALICE", channel={"id": "D0ALICE"},
+        container={"type": "message", "channel_id": "D0ALICE", "message_ts": queued["ts"]},
+        message=queued, actions=[{**button, "type": "button", "block_id": "b"}],
+    ), to=a.connection)
+    await slack.wait_for(lambda: "Stopped before it started" in slack.message("D0ALICE", queued["ts"])["text"],
+                         10, "q2 was not stopped")
+    await b.wait_log("stopped while it waited its turn")
+    gate.set()
+
+    await slack.wait_for(lambda: "one" in texts_in(slack, "D0ALICE", root), 10, "q1 was not answered")
+    await a.wait_log("answered in")  # logged just before the journal is settled
+    assert len(openai.responses_requests()) == 1
+    expected = [(root, "answered"), (second, "stopped")]
+    for _ in range(50):  # the settle follows the log line by a round trip
+        rows = await journal(database_url, "SELECT message_ts, status FROM inbound_messages ORDER BY message_ts")
+        if [(r["message_ts"], r["status"]) for r in rows] == expected:
+            break
+        await asyncio.sleep(0.1)
+    assert [(r["message_ts"], r["status"]) for r in rows] == expected

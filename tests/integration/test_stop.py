@@ -89,3 +89,35 @@ async def test_a_stop_cancels_a_running_tool_call_and_settles_the_message(
     assert await app.db.message_status("D0ALICE", ts) == "stopped"
     assert [(r["tool"], r["outcome"]) for r in await app.db.tool_calls("D0ALICE", ts)] == [
         ("orders__lookup_order", "cancelled")]
+
+
+async def test_stop_on_a_queued_message_takes_it_out_of_line_and_the_answer_goes_on(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    app = await start_bot(THREAD_BUSY_POLICY="queue")
+    gate = asyncio.Event()
+    openai.script(Reply(text="the first answer", gate=gate), Reply(text="never asked for"))
+    root = await slack.user_says("U0ALICE", "D0ALICE", "first")
+    await openai.wait_for(lambda: openai.in_flight == 1)
+    second = await slack.user_says("U0ALICE", "D0ALICE", "second", thread_ts=root)
+    await slack.wait_for(lambda: any("Queued" in m["text"] for m in bot_replies(slack, "D0ALICE", root)),
+                         message="the second message was not queued")
+    [queued] = [m for m in bot_replies(slack, "D0ALICE", root) if "Queued" in m["text"]]
+    button = queued["blocks"][-1]["elements"][0]
+    assert button["action_id"] == "stop_answer"
+
+    await slack.push_envelope("interactive", interaction(
+        slack, "block_actions", "U0ALICE", channel={"id": "D0ALICE"},
+        container={"type": "message", "channel_id": "D0ALICE", "message_ts": queued["ts"]},
+        message=queued, actions=[{**button, "type": "button", "block_id": "b"}],
+    ))
+    await slack.wait_for(lambda: "Stopped before it started" in slack.message("D0ALICE", queued["ts"])["text"],
+                         message="the queued message was not stopped")
+    assert openai.in_flight == 1  # the answer being written goes on
+    gate.set()
+
+    texts = await wait_replies(slack, "D0ALICE", root, count=2)
+    assert "the first answer" in texts and len(openai.responses_requests()) == 1
+    await app.processor.wait_idle()
+    assert await app.db.message_status("D0ALICE", root) == "answered"
+    assert await app.db.message_status("D0ALICE", second) == "stopped"
