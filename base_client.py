@@ -143,10 +143,10 @@ class ReplyStream(ABC):
     async def fail(self, notice: str) -> ReplyOutcome:
         """End the reply with a notice saying what went wrong (keeping any partial text)."""
 
-    def shown_as(self) -> str | None:
-        """The platform's id of the message showing this reply, once shown (None: none of its
-        own, as with a thread-wide status): a Stop pressed on that message is about this reply."""
-        return None
+    def shown_in(self) -> tuple[str, ...]:
+        """The platform's ids of the messages showing this reply so far, first first (none: a
+        thread-wide status only): a Stop pressed on one of them is about this reply."""
+        return ()
 
     async def step(self, step_id: str, title: str, status: str, detail: str = "",
                    sources: tuple[str, ...] = ()) -> None:

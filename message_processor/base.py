@@ -324,8 +324,8 @@ class MessageProcessor(TextHandlerMixin):
     async def _wait_in_line(self, message: Message, reply: ReplyStream, turn: Awaitable[T]) -> T:
         """The thread's `turn`, awaited with the queued status showing; `StoppedInLine` when
         a Stop was pressed on that status's own message meanwhile (see `stop`)."""
-        shown = reply.shown_as()
-        key = (message.channel_id, shown) if shown else None
+        shown = reply.shown_in()  # a queued message shows one placeholder
+        key = (message.channel_id, shown[0]) if shown else None
         task = asyncio.current_task()
         if key is not None and task is not None:
             self._queued[key] = (task, message.user_id)
@@ -516,7 +516,8 @@ class MessageProcessor(TextHandlerMixin):
         if entry is None and (answering := self._answering.get(f"{channel_id}:{thread_id}")):
             task, asker, reply = answering
             # Pressed on another message (one queued on another instance): not this answer.
-            if shown_as is None or reply.shown_as() in (None, shown_as):
+            shown = reply.shown_in()
+            if shown_as is None or not shown or shown_as in shown:
                 entry = task, asker
         if entry is None:
             return StopOutcome.NOT_HERE

@@ -242,8 +242,8 @@ class SlackReply(ReplyStream):
             await self._show([self._status_line()], kind="progress", land=True)
         self._flusher.start()
 
-    def shown_as(self) -> str | None:
-        return self._ts[0] if self._ts else None
+    def shown_in(self) -> tuple[str, ...]:
+        return tuple(self._ts)
 
     def adopt(self, ts: str, markdown: str) -> None:
         """Carry on in a message another reply began (an expired native stream): it will show

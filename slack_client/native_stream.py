@@ -97,10 +97,10 @@ class NativeReply(ReplyStream):
         self._status_shown = True
         self._flusher.start()
 
-    def shown_as(self) -> str | None:
-        """Only an edited placeholder (the fallback) is a message of this reply's own; a
-        status is the thread's."""
-        return self._fallback.shown_as() if self._fallback is not None else None
+    def shown_in(self) -> tuple[str, ...]:
+        """Only an edited placeholder (the fallback) carries a Stop of this reply's own; a
+        status is the thread's, and Slack's own stop names the thread."""
+        return self._fallback.shown_in() if self._fallback is not None else ()
 
     async def progress(self, status: str) -> None:
         if self._fallback is not None:

@@ -121,3 +121,28 @@ async def test_stop_on_a_queued_message_takes_it_out_of_line_and_the_answer_goes
     await app.processor.wait_idle()
     assert await app.db.message_status("D0ALICE", root) == "answered"
     assert await app.db.message_status("D0ALICE", second) == "stopped"
+
+
+async def test_the_stop_button_on_the_second_message_of_a_long_answer_stops_it(
+    slack: FakeSlack, openai: FakeOpenAI, start_bot
+):
+    """A long answer goes on in a second message, which then carries the Stop button."""
+    await start_bot()
+    words = " ".join(f"word{i:04d}" for i in range(2000))  # about 18,000 characters
+    openai.script(Reply(text=words, chunk_size=400, chunk_delay=0.05))
+    ts = await slack.user_says("U0ALICE", "D0ALICE", "tell me everything, at length")
+    await slack.wait_for(lambda: len(bot_replies(slack, "D0ALICE", ts)) >= 2, 10, "no second message")
+    second = bot_replies(slack, "D0ALICE", ts)[-1]
+    await slack.wait_for(lambda: (slack.message("D0ALICE", second["ts"]) or {}).get("blocks"), 10, "no Stop button")
+    second = slack.message("D0ALICE", second["ts"])
+    button = second["blocks"][-1]["elements"][0]
+    assert button["action_id"] == "stop_answer"
+
+    await slack.push_envelope("interactive", interaction(
+        slack, "block_actions", "U0ALICE", channel={"id": "D0ALICE"},
+        container={"type": "message", "channel_id": "D0ALICE", "message_ts": second["ts"]},
+        message=second, actions=[{**button, "type": "button", "block_id": "b"}],
+    ))
+    await slack.wait_for(lambda: shown(slack, "D0ALICE", ts).endswith("_Stopped._"), 10, "not stopped")
+    assert "word1999" not in shown(slack, "D0ALICE", ts)
+    assert not any("no answer of yours" in e["text"] for e in slack.ephemerals)
