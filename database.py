@@ -757,7 +757,7 @@ class _Postgres:
         if not held:
             await conn.close()
             return False
-        conn.add_termination_listener(self._lost_lock(key))
+        conn.add_termination_listener(self._lost_session(f"holding the lock {key!r} ended: the lock is free"))
         self._held.append(conn)
         return True
 
@@ -765,7 +765,7 @@ class _Postgres:
         """`on_payload` for every NOTIFY on `channel`, for as long as this process lives.
 
         On a connection of its own, outside the pool (a pooled one would stop listening when
-        it goes back), closed in `close`; its loss is logged like a lock's.
+        it goes back), closed in `close`; its loss is logged, as a held lock's is.
         """
         conn = await self._asyncpg.connect(self.url, server_settings=KEEPALIVES)
         try:
@@ -773,13 +773,15 @@ class _Postgres:
         except BaseException:
             await conn.close()
             raise
-        conn.add_termination_listener(self._lost_lock(f"LISTEN {channel}"))
+        conn.add_termination_listener(self._lost_session(
+            f"listening on {channel!r} ended: what other instances send there no longer arrives"
+        ))
         self._held.append(conn)
 
-    def _lost_lock(self, key: str) -> Callable[[Any], None]:
+    def _lost_session(self, what: str) -> Callable[[Any], None]:
         def lost(conn: Any) -> None:
             if conn in self._held:  # not closed by us
-                log.error("the database session holding the lock %r ended: the lock is free", key)
+                log.error("the database session %s", what)
         return lost
 
     @asynccontextmanager
