@@ -761,11 +761,12 @@ class _Postgres:
         self._held.append(conn)
         return True
 
-    async def listen(self, channel: str, on_payload: Callable[[str], None]) -> None:
-        """`on_payload` for every NOTIFY on `channel`, for as long as this process lives.
+    async def listen(self, channel: str, on_payload: Callable[[str], None]) -> asyncio.Event:
+        """`on_payload` for every NOTIFY on `channel`, until the returned event is set: the
+        session ended other than by `close` (the server restarted, the network dropped it).
 
         On a connection of its own, outside the pool (a pooled one would stop listening when
-        it goes back), closed in `close`; its loss is logged, as a held lock's is.
+        it goes back), closed in `close`.
         """
         conn = await self._asyncpg.connect(self.url, server_settings=KEEPALIVES)
         try:
@@ -773,10 +774,18 @@ class _Postgres:
         except BaseException:
             await conn.close()
             raise
-        conn.add_termination_listener(self._lost_session(
-            f"listening on {channel!r} ended: what other instances send there no longer arrives"
-        ))
+        lost = asyncio.Event()
+
+        def ended(ended_conn: Any) -> None:
+            if ended_conn in self._held:  # not closed by us
+                self._held.remove(ended_conn)
+                log.error("the database session listening on %r ended: what other instances send "
+                          "there does not arrive until it listens again", channel)
+                lost.set()
+
+        conn.add_termination_listener(ended)
         self._held.append(conn)
+        return lost
 
     def _lost_session(self, what: str) -> Callable[[Any], None]:
         def lost(conn: Any) -> None:
@@ -1014,11 +1023,13 @@ class Database:
             return True
         return await self._engine.hold_lock(f"{LOCK_PREFIX}instance:{name}")
 
-    async def listen(self, channel: str, on_payload: Callable[[str], None]) -> None:
-        """`on_payload` for every `notify` on `channel` by any instance (PostgreSQL; SQLite has
-        one process, whose own calls need no message)."""
+    async def listen(self, channel: str, on_payload: Callable[[str], None]) -> asyncio.Event:
+        """`on_payload` for every `notify` on `channel` by any instance, until the returned
+        event is set (the session was lost: listen again). PostgreSQL; SQLite has one process,
+        whose own calls need no message: an event never set."""
         if isinstance(self._engine, _Postgres):
-            await self._engine.listen(channel, on_payload)
+            return await self._engine.listen(channel, on_payload)
+        return asyncio.Event()
 
     async def notify(self, channel: str, payload: str) -> None:
         """Tell every instance listening on `channel` (PostgreSQL only)."""

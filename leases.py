@@ -71,6 +71,9 @@ class Leases:
         # The threads whose turn this instance holds now (and for which message), for the
         # heartbeat's check.
         self._held: dict[tuple[str, str], str] = {}
+        # Stops sent by other instances: the handler, and the event set when its session is lost.
+        self._on_stop_payload: Callable[[str], None] = lambda payload: None
+        self._stops_lost = asyncio.Event()
 
     @property
     def interval(self) -> float:
@@ -141,7 +144,7 @@ class Leases:
         if not self.shared:
             return
 
-        def on_payload(payload: str) -> None:
+        def on_payload(payload: str) -> None:  # called by asyncpg on the loop
             try:
                 asked = json.loads(payload)
                 owner, channel, thread, user = asked["owner"], asked["channel"], asked["thread"], asked["user"]
@@ -155,7 +158,17 @@ class Leases:
                 log.info("%s:%s: a stop forwarded for %s found nothing to stop (finished since)",
                          channel, thread, user)
 
-        await self.db.listen(STOP_CHANNEL, on_payload)
+        self._on_stop_payload = on_payload
+        self._stops_lost = await self.db.listen(STOP_CHANNEL, on_payload)
+
+    async def keep_listening_for_stops(self) -> None:
+        """A job: listens again whenever the session `listen_for_stops` opened is lost. Listening
+        may fail while the database is away: the job then fails, and the supervisor retries it
+        with its backoff."""
+        while True:
+            await self._stops_lost.wait()
+            self._stops_lost = await self.db.listen(STOP_CHANNEL, self._on_stop_payload)
+            log.warning("listening for stops from other instances again")
 
     async def forward_stop(
         self, channel_id: str, thread_ts: str, user_id: str, may_stop: Callable[[str], bool],

@@ -186,6 +186,8 @@ class AssistantApp:
             jobs["takeovers"] = lambda: self.leases.run_takeovers(
                 lambda rows: self.processor.recover_rows(rows, window)
             )
+            # Stops pressed through other instances, heard again after a lost session.
+            jobs["stop-listener"] = self.leases.keep_listening_for_stops
         if self.data_care.backup_dir:
             jobs["backups"] = self.data_care.run_backups
         elif self.db.engine == "postgresql" and self.config.backup_keep:

@@ -7,11 +7,13 @@ PostgreSQL has (advisory locks, a second pool) is marked so.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, AsyncIterator
 
 import pytest
 
 from database import Database
+from leases import STOP_CHANNEL, Leases
 from tests.engines import postgresql_only
 
 LEASE = 30.0
@@ -183,3 +185,33 @@ async def test_a_takeover_frees_the_threads_the_dead_instance_held(db: Database)
 
     assert await db.take_thread("D1", "1.1", "1.1", "me#1", LEASE) == 2
     assert await db.take_thread("D1", "7.7", "7.8", "me#1", LEASE) is None  # alive#1's stays
+
+
+@postgresql_only("LISTEN/NOTIFY between instances")
+async def test_stops_from_other_instances_are_heard_again_after_the_session_is_lost(db: Database) -> None:
+    heard: list[tuple[Any, ...]] = []
+    leases = Leases(db, "me", LEASE, shared=True)
+    await leases.listen_for_stops(lambda *stop: heard.append(stop) is None)
+    job = asyncio.create_task(leases.keep_listening_for_stops())
+    stop = json.dumps({"owner": leases.owner, "channel": "D1", "thread": "1.1", "user": "U1"})
+
+    async def heard_after_notifying(count: int) -> None:
+        for _ in range(100):  # notified again until heard: the job listens again in its own time
+            await db.notify(STOP_CHANNEL, stop)
+            await asyncio.sleep(0.05)
+            if len(heard) >= count:
+                return
+        raise AssertionError(f"heard {len(heard)} stops, not {count}")
+
+    try:
+        await heard_after_notifying(1)
+        # The server ends the listening session, as a restart or a dropped connection would.
+        [ended] = await db.query(
+            "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE query LIKE 'LISTEN%'"
+        )
+        assert ended["ended"]
+        await heard_after_notifying(len(heard) + 1)
+    finally:
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
+    assert heard[-1] == ("D1", "1.1", "U1", None)
