@@ -136,7 +136,8 @@ class Leases:
     # --- stopping an answer written by another instance ---------------------------------------
 
     async def listen_for_stops(self, stop: Callable[[str, str, str, str | None], bool]) -> None:
-        """`stop(channel, thread, user)` for each stop another instance forwards to this one.
+        """`stop(channel, thread, user, shown_as)` for each stop another instance forwards to
+        this one (`shown_as`: the message a Stop was pressed on, if it names one).
 
         Slack hands a click on Stop (or its native stop event) to any instance's connection,
         not necessarily to the one writing the answer.

@@ -42,7 +42,8 @@ class AssistantMixin:
     config: Config
     access: AccessPolicy
     record_feedback: Callable[[str, str, str, str], Awaitable[None]]
-    # Stops the answer being written in a thread (channel, thread, who asks); False: none.
+    # Stops the answer being written in a thread (channel, thread, who asks, the message a Stop
+    # was pressed on, if any: a queued message's own); False: nothing of theirs to stop.
     stop_turn: Callable[[str, str, str, str | None], Awaitable[bool]]
     untitled_threads: OrderedDict[tuple[str, str], None]
 
