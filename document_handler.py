@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -158,22 +157,16 @@ class DocumentParser:
         return worker_result(name, done.returncode, done.out, done.err)
 
 
-def _worker() -> None:
-    """Entry point of the worker process: argv name, mimetype, limits, CPU seconds; stdin bytes;
-    stdout JSON. Confined first, before it reads the document."""
-    sandbox.confine(int(sys.argv[4]))
-    name, mimetype, limits = sys.argv[1], sys.argv[2], Limits(**json.loads(sys.argv[3]))
-    data = sys.stdin.buffer.read()
+def _job(args: list[str], data: bytes) -> dict[str, object]:
+    """The worker's job (`sandbox.serve`): arguments name, mimetype, limits; the document."""
+    name, mimetype, limits = args[0], args[1], Limits(**json.loads(args[2]))
     try:
-        result: dict[str, object] = asdict(extract(name, mimetype, data, limits))
+        return asdict(extract(name, mimetype, data, limits))
     except DocumentError as exc:
-        result = {"error": exc.reason}
-    except MemoryError:
-        sys.exit(sandbox.MEMORY_EXIT)
-    sys.stdout.write(json.dumps(result))
+        return {"error": exc.reason}
 
 
 WORKER = Path(__file__).resolve()
 
 if __name__ == "__main__":
-    _worker()
+    sandbox.serve(_job)

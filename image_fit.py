@@ -15,7 +15,6 @@ import base64
 import io
 import json
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -173,26 +172,19 @@ def fit_result(original: bytes, mimetype: str, done: sandbox.Finished) -> Fitted
         raise ImageUnusable("it is damaged, so I couldn't shrink it") from exc
 
 
-def _worker() -> None:
-    """Entry point of the worker process: argv mimetype, max bytes, CPU seconds; stdin the
-    image; stdout JSON. Confined first, before it reads the image."""
-    sandbox.confine(int(sys.argv[3]))
-    mimetype, max_bytes = sys.argv[1], int(sys.argv[2])
-    data = sys.stdin.buffer.read()
+def _job(args: list[str], data: bytes) -> dict[str, object]:
+    """The worker's job (`sandbox.serve`): arguments mimetype, max bytes; the image."""
+    mimetype, max_bytes = args[0], int(args[1])
     try:
         fitted = fit_image(data, mimetype, max_bytes)
-        result: dict[str, object] = (
-            {"mimetype": fitted.mimetype, "data": base64.b64encode(fitted.data).decode()}
-            if fitted.shrunk else {"unchanged": True}
-        )
     except ImageUnusable as exc:
-        result = {"error": exc.reason}
-    except MemoryError:
-        sys.exit(sandbox.MEMORY_EXIT)
-    sys.stdout.write(json.dumps(result))
+        return {"error": exc.reason}
+    if not fitted.shrunk:
+        return {"unchanged": True}
+    return {"mimetype": fitted.mimetype, "data": base64.b64encode(fitted.data).decode()}
 
 
 WORKER = Path(__file__).resolve()
 
 if __name__ == "__main__":
-    _worker()
+    sandbox.serve(_job)

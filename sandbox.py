@@ -11,12 +11,13 @@ document_handler.py and image_fit.py are the two workers.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 WORKER_MEMORY_BYTES = 1024 * 1024 * 1024
 # The parent kills the worker at the timeout; the CPU limit ends it even if the parent is gone.
@@ -80,6 +81,20 @@ def confine(cpu_seconds: int) -> None:
         _, hard = resource.getrlimit(limit)
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(limit, (value, value))
+
+
+def serve(job: Callable[[list[str], bytes], Mapping[str, object]]) -> None:
+    """A worker's whole run: confined (its CPU limit is its last argument) before it reads a
+    byte, then `job(the other arguments, stdin)` written to stdout as JSON; out of memory, it
+    exits with `MEMORY_EXIT`."""
+    *args, cpu_seconds = sys.argv[1:]
+    confine(int(cpu_seconds))
+    data = sys.stdin.buffer.read()
+    try:
+        result = job(args, data)
+    except MemoryError:
+        sys.exit(MEMORY_EXIT)
+    sys.stdout.write(json.dumps(result))
 
 
 async def start(script: Path, args: Sequence[str], timeout: float) -> asyncio.subprocess.Process:

@@ -120,3 +120,11 @@ def view_state(view: dict[str, Any], **changes: Any) -> dict[str, Any]:
 def interaction(slack: FakeSlack, kind: str, user: str, **fields: Any) -> dict[str, Any]:
     return {"type": kind, "team": {"id": slack.team_id}, "api_app_id": slack.app_id,
             "user": {"id": user, "team_id": slack.team_id}, "trigger_id": f"trigger-{user}", **fields}
+
+
+def stop_click(slack: FakeSlack, user: str, channel: str, message: dict[str, Any]) -> dict[str, Any]:
+    """A click by `user` on the Stop button of the bot's `message` (its last block's button)."""
+    button = message["blocks"][-1]["elements"][0]
+    return interaction(slack, "block_actions", user, channel={"id": channel},
+                       container={"type": "message", "channel_id": channel, "message_ts": message["ts"]},
+                       message=message, actions=[{**button, "type": "button", "block_id": "b"}])

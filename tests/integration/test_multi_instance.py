@@ -14,7 +14,7 @@ from message_processor.utilities import BUSY_NOTICE, QUEUED_STATUS, RESTARTED_NO
 from tests.engines import postgresql_only
 from tests.fakes.openai import FakeOpenAI, Reply, last_user_text
 from tests.fakes.slack import FakeSlack
-from tests.helpers import bot_replies, interaction, settled, view_state, wait_replies
+from tests.helpers import bot_replies, interaction, settled, stop_click, view_state, wait_replies
 from tests.instances import BotProcesses
 
 pytestmark = postgresql_only("several instances share one PostgreSQL database")
@@ -320,14 +320,9 @@ async def test_stop_on_a_message_queued_on_one_instance_pressed_through_the_othe
     second = await slack.user_says("U0ALICE", "D0ALICE", "q2", thread_ts=root, to=b.connection)
     await slack.wait_for(lambda: QUEUED in texts_in(slack, "D0ALICE", root), 10, "q2 not queued")
     [queued] = [m for m in bot_replies(slack, "D0ALICE", root) if m["text"] == QUEUED]
-    button = queued["blocks"][-1]["elements"][0]
 
     # Pressed through the instance writing q1's answer, which must not stop that answer.
-    await slack.push_envelope("interactive", interaction(
-        slack, "block_actions", "U0ALICE", channel={"id": "D0ALICE"},
-        container={"type": "message", "channel_id": "D0ALICE", "message_ts": queued["ts"]},
-        message=queued, actions=[{**button, "type": "button", "block_id": "b"}],
-    ), to=a.connection)
+    await slack.push_envelope("interactive", stop_click(slack, "U0ALICE", "D0ALICE", queued), to=a.connection)
     await slack.wait_for(lambda: "Stopped before it started" in slack.message("D0ALICE", queued["ts"])["text"],
                          10, "q2 was not stopped")
     await b.wait_log("stopped while it waited its turn")

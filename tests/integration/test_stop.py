@@ -6,7 +6,7 @@ import asyncio
 
 from tests.fakes.openai import FakeOpenAI, FunctionCall, Reply
 from tests.fakes.slack import FakeSlack
-from tests.helpers import bot_replies, interaction, wait_replies
+from tests.helpers import bot_replies, stop_click, wait_replies
 from tests.integration.test_tool_loop import Orders, use_tools
 
 SLOW = Reply(text=" ".join(f"w{i}" for i in range(200)), chunk_size=6, chunk_delay=0.1)
@@ -52,9 +52,7 @@ async def test_the_edited_answer_carries_a_stop_button_that_only_its_person_may_
     assert (button["action_id"], button["value"]) == ("stop_answer", ts)
 
     def click(user: str) -> dict:
-        return interaction(slack, "block_actions", user, channel={"id": "D0ALICE"},
-                           container={"type": "message", "channel_id": "D0ALICE", "message_ts": progress["ts"]},
-                           message=progress, actions=[{**button, "type": "button", "block_id": "b"}])
+        return stop_click(slack, user, "D0ALICE", progress)
 
     handled = app.client.handled
     await slack.push_envelope("interactive", click("U0BOB"))  # someone else's answer: not theirs to stop
@@ -106,11 +104,7 @@ async def test_stop_on_a_queued_message_takes_it_out_of_line_and_the_answer_goes
     button = queued["blocks"][-1]["elements"][0]
     assert button["action_id"] == "stop_answer"
 
-    await slack.push_envelope("interactive", interaction(
-        slack, "block_actions", "U0ALICE", channel={"id": "D0ALICE"},
-        container={"type": "message", "channel_id": "D0ALICE", "message_ts": queued["ts"]},
-        message=queued, actions=[{**button, "type": "button", "block_id": "b"}],
-    ))
+    await slack.push_envelope("interactive", stop_click(slack, "U0ALICE", "D0ALICE", queued))
     await slack.wait_for(lambda: "Stopped before it started" in slack.message("D0ALICE", queued["ts"])["text"],
                          message="the queued message was not stopped")
     assert openai.in_flight == 1  # the answer being written goes on
@@ -138,11 +132,7 @@ async def test_the_stop_button_on_the_second_message_of_a_long_answer_stops_it(
     button = second["blocks"][-1]["elements"][0]
     assert button["action_id"] == "stop_answer"
 
-    await slack.push_envelope("interactive", interaction(
-        slack, "block_actions", "U0ALICE", channel={"id": "D0ALICE"},
-        container={"type": "message", "channel_id": "D0ALICE", "message_ts": second["ts"]},
-        message=second, actions=[{**button, "type": "button", "block_id": "b"}],
-    ))
+    await slack.push_envelope("interactive", stop_click(slack, "U0ALICE", "D0ALICE", second))
     await slack.wait_for(lambda: shown(slack, "D0ALICE", ts).endswith("_Stopped._"), 10, "not stopped")
     assert "word1999" not in shown(slack, "D0ALICE", ts)
     assert not any("no answer of yours" in e["text"] for e in slack.ephemerals)
